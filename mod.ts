@@ -17,3 +17,4 @@ export * from "./lib/errors.ts";
 export * from "./lib/tensor/mod.ts";
 export * from "./lib/quant/mod.ts";
 export * from "./lib/calibrate/mod.ts";
+export * from "./lib/integer/mod.ts";

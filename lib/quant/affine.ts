@@ -5,19 +5,30 @@
  * `q = clamp(Z + round(fround(r * fround(1 / S))), qmin, qmax)` and
  * `r~ = fround((q - Z) * S)`; with `nearest-even` rounding the results are
  * bit-identical to `torch.fake_quantize_per_tensor_affine` and
- * `torch.fake_quantize_per_channel_affine`.
+ * `torch.fake_quantize_per_channel_affine` (proven by the fixtures of
+ * tests/fixtures/make_fake_quant_fixtures.py).
+ *
+ * Speed: nearest-even fake quantization of contiguous runs sharing one scale
+ * (per-tensor, per-channel with an inner extent, ONNX-blocked per-group) runs
+ * on a Wasm SIMD float32 kernel (`lib/tensor/simd.ts`, same IEEE float32
+ * arithmetic); everything else runs specialised scalar loops with no calls
+ * and no `Math.round`. NaN / ±Infinity inputs are detected inside the loops
+ * (no extra pass) and raise `NON_FINITE`.
  *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { runAffineRound } from "../tensor/simd.ts";
 import type { QuantParams } from "./params.ts";
-import { resolveGranularity } from "./params.ts";
-import type { RoundingMode } from "./rounding.ts";
-import { forEachSegment } from "./slots.ts";
+import { describeGranularity, resolveGranularity } from "./params.ts";
+import { checkRoundingMode, type RoundingMode } from "./rounding.ts";
+import { forEachRun } from "./slots.ts";
 
-const MAGIC = 6755399441055744;
+const MAGIC = 6755399441055744; // 1.5 * 2^52: (v + MAGIC) - MAGIC rounds half to even
+/** Runs shorter than this stay in the scalar loop (the Wasm call and copies cost more). */
+const SIMD_MIN_RUN = 128;
 
 /** Options for the quantization kernels. */
 export interface KernelOptions {
@@ -29,7 +40,16 @@ export interface KernelOptions {
   name?: string;
 }
 
-/** The narrowest integer dtype holding `[qmin, qmax]`. */
+/**
+ * The narrowest integer dtype holding `[qmin, qmax]`.
+ *
+ * @example
+ * ```ts
+ * import { codeDtype } from "./affine.ts";
+ * if (codeDtype({ qmin: 0, qmax: 255 }) !== "uint8" || codeDtype({ qmin: -8, qmax: 7 }) !== "int8") throw new Error("bad");
+ * if (codeDtype({ qmin: -32768, qmax: 32767 }) !== "int32") throw new Error("bad");
+ * ```
+ */
 export function codeDtype(p: Pick<QuantParams, "qmin" | "qmax">): "int8" | "uint8" | "int32" {
   if (p.qmin >= -128 && p.qmax <= 127) return "int8";
   if (p.qmin >= 0 && p.qmax <= 255) return "uint8";
@@ -41,82 +61,166 @@ function checkParamsFor(p: QuantParams, shape: readonly number[], name: string):
   if (p.scale.length !== slots || p.zeroPoint.length !== slots) {
     throw new QuantlabError(
       "SHAPE_MISMATCH",
-      `${name}: parameters hold ${p.scale.length} scales but a tensor of shape [${shape}] needs ${slots}`,
+      `${name}: parameters hold ${p.scale.length} scales and ${p.zeroPoint.length} zero points but a tensor of ` +
+        `shape [${shape}] with ${describeGranularity(p.granularity)} quantization needs ${slots}`,
     );
   }
 }
 
-/**
- * Core loop: writes rounded, clamped codes (as numbers) through `emit`.
- * Specialised per rounding mode so the hot loop has no calls.
- */
-function quantizeLoop(
-  x: Float32Array,
-  shape: readonly number[],
-  p: QuantParams,
-  opts: KernelOptions,
-  out: Float32Array | Int8Array | Uint8Array | Int32Array,
-  dequant: boolean,
-): void {
-  const mode = opts.rounding ?? "nearest-even";
-  const rng = mode === "stochastic" ? new Prng(opts.seed ?? 0) : undefined;
-  const { scale, zeroPoint, qmin, qmax } = p;
-  const f = Math.fround;
-  forEachSegment(shape, p.granularity, (start, end, slot0, stride) => {
-    if (stride === 0) {
-      const s = scale[slot0];
-      const inv = f(1 / s);
-      const z = zeroPoint[slot0];
-      const lo = qmin - z, hi = qmax - z; // clamp the rounded value before adding Z
-      switch (mode) {
-        case "nearest-even":
-          if (dequant) {
-            for (let j = start; j < end; j++) {
-              let q = (f(x[j] * inv) + MAGIC) - MAGIC;
-              q = q < lo ? lo : q > hi ? hi : q;
-              out[j] = q * s;
-            }
-          } else {
-            for (let j = start; j < end; j++) {
-              let q = (f(x[j] * inv) + MAGIC) - MAGIC;
-              q = q < lo ? lo : q > hi ? hi : q;
-              out[j] = q + z;
-            }
-          }
-          return;
-        default:
-          for (let j = start; j < end; j++) {
-            let q = roundOne(f(x[j] * inv), mode, rng);
-            q = q < lo ? lo : q > hi ? hi : q;
-            out[j] = dequant ? q * s : q + z;
-          }
-          return;
-      }
-    }
-    for (let j = start, k = slot0; j < end; j++, k++) {
-      const s = scale[k];
-      const z = zeroPoint[k];
-      const lo = qmin - z, hi = qmax - z;
-      let q = roundOne(f(x[j] * f(1 / s)), mode, rng);
-      q = q < lo ? lo : q > hi ? hi : q;
-      out[j] = dequant ? q * s : q + z;
-    }
-  });
+function throwNonFinite(x: Float32Array, name: string): never {
+  let i = 0;
+  while (i < x.length && x[i] - x[i] === 0) i++;
+  throw new QuantlabError(
+    "NON_FINITE",
+    `${name} holds a non-finite value (${x[i]}) at flat index ${i}; expected only finite numbers`,
+  );
 }
 
-function roundOne(v: number, mode: RoundingMode, rng?: Prng): number {
-  switch (mode) {
-    case "nearest-even":
+const MODE_CODE: Record<RoundingMode, number> = {
+  "nearest-even": 0,
+  "nearest-away": 1,
+  "floor": 2,
+  "ceil": 3,
+  "stochastic": 4,
+};
+
+function modeCode(opts: KernelOptions): number {
+  return MODE_CODE[checkRoundingMode(opts.rounding ?? "nearest-even")];
+}
+
+/** Round `v` with mode code `m` (see {@link MODE_CODE}); small enough for V8 to inline. */
+function roundBy(v: number, m: number, rng: Prng | undefined): number {
+  switch (m) {
+    case 0:
       return (v + MAGIC) - MAGIC;
-    case "nearest-away":
+    case 1:
       return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
-    case "floor":
+    case 2:
       return Math.floor(v);
-    case "ceil":
+    case 3:
       return Math.ceil(v);
-    case "stochastic":
+    default:
+      // P(ceil) = v - floor(v): v is a float32 value, u a multiple of 2^-32, so v + u is exact.
       return Math.floor(v + rng!.nextFloat());
   }
+}
+
+/** Per-slot constants: reciprocal scale (float32), scale, and the clamp bounds of round(x/S). */
+interface SlotTables {
+  inv: Float64Array;
+  scale: Float64Array;
+  lo: Float64Array;
+  hi: Float64Array;
+  zero: Float64Array;
+}
+
+function slotTables(p: QuantParams): SlotTables {
+  const n = p.scale.length, f = Math.fround;
+  const t = {
+    inv: new Float64Array(n),
+    scale: new Float64Array(n),
+    lo: new Float64Array(n),
+    hi: new Float64Array(n),
+    zero: new Float64Array(n),
+  };
+  for (let k = 0; k < n; k++) {
+    const s = p.scale[k], z = p.zeroPoint[k];
+    t.inv[k] = f(1 / s);
+    t.scale[k] = s;
+    t.lo[k] = p.qmin - z;
+    t.hi[k] = p.qmax - z;
+    t.zero[k] = z;
+  }
+  return t;
+}
+
+/**
+ * The scalar kernels: `q = clamp(round(fround(x * inv)), lo, hi)`, then
+ * `out = q * S` ({@link fakeRun}) or `out = q + Z` ({@link codesRun}). PyTorch's
+ * order: round `x / S` first, then add `Z`, then clamp; clamping `round(x / S)`
+ * to `[qmin - Z, qmax - Z]` is the same. Nearest-even is inlined; in-range
+ * elements take one predictable branch, and the cold out-of-range branch also
+ * catches NaN / ±Infinity (returns `false`). Two functions, so each sees one
+ * output array type (monomorphic element stores).
+ */
+function fakeRun(
+  x: Float32Array,
+  out: Float32Array,
+  start: number,
+  end: number,
+  slot0: number,
+  stride: number,
+  t: SlotTables,
+  m: number,
+  rng: Prng | undefined,
+): boolean {
+  const f = Math.fround;
+  let finite = true;
+  if (stride === 0) {
+    const inv = t.inv[slot0], lo = t.lo[slot0], hi = t.hi[slot0], s = t.scale[slot0];
+    for (let j = start; j < end; j++) {
+      const v = f(x[j] * inv);
+      let q = m === 0 ? (v + MAGIC) - MAGIC : roundBy(v, m, rng);
+      if (!(q >= lo && q <= hi)) {
+        if (x[j] - x[j] !== 0) finite = false;
+        q = q > hi ? hi : lo;
+      }
+      out[j] = q * s + 0; // + 0 turns a -0 (floor, ceil, away) into +0, as PyTorch's integer round trip
+    }
+    return finite;
+  }
+  const { inv, lo, hi, scale } = t;
+  for (let j = start, k = slot0; j < end; j++, k++) {
+    const v = f(x[j] * inv[k]);
+    let q = m === 0 ? (v + MAGIC) - MAGIC : roundBy(v, m, rng);
+    const l = lo[k], h = hi[k];
+    if (!(q >= l && q <= h)) {
+      if (x[j] - x[j] !== 0) finite = false;
+      q = q > h ? h : l;
+    }
+    out[j] = q * scale[k] + 0;
+  }
+  return finite;
+}
+
+function codesRun(
+  x: Float32Array,
+  out: Int8Array | Uint8Array | Int32Array,
+  start: number,
+  end: number,
+  slot0: number,
+  stride: number,
+  t: SlotTables,
+  m: number,
+  rng: Prng | undefined,
+): boolean {
+  const f = Math.fround;
+  let finite = true;
+  if (stride === 0) {
+    const inv = t.inv[slot0], lo = t.lo[slot0], hi = t.hi[slot0], z = t.zero[slot0];
+    for (let j = start; j < end; j++) {
+      const v = f(x[j] * inv);
+      let q = m === 0 ? (v + MAGIC) - MAGIC : roundBy(v, m, rng);
+      if (!(q >= lo && q <= hi)) {
+        if (x[j] - x[j] !== 0) finite = false;
+        q = q > hi ? hi : lo;
+      }
+      out[j] = q + z;
+    }
+    return finite;
+  }
+  const { inv, lo, hi, zero } = t;
+  for (let j = start, k = slot0; j < end; j++, k++) {
+    const v = f(x[j] * inv[k]);
+    let q = m === 0 ? (v + MAGIC) - MAGIC : roundBy(v, m, rng);
+    const l = lo[k], h = hi[k];
+    if (!(q >= l && q <= h)) {
+      if (x[j] - x[j] !== 0) finite = false;
+      q = q > h ? h : l;
+    }
+    out[j] = q + zero[k];
+  }
+  return finite;
 }
 
 /**
@@ -136,9 +240,16 @@ function roundOne(v: number, mode: RoundingMode, rng?: Prng): number {
 export function quantizeTensor(x: Tensor<"float32">, p: QuantParams, opts: KernelOptions = {}): Tensor {
   const name = opts.name ?? "tensor";
   checkParamsFor(p, x.shape, name);
-  const dt = codeDtype(p);
-  const out = Tensor.zeros(x.shape, dt);
-  quantizeLoop(x.data, x.shape, p, opts, out.data, false);
+  const out = Tensor.zeros(x.shape, codeDtype(p));
+  const t = slotTables(p);
+  const m = modeCode(opts);
+  const rng = m === 4 ? new Prng(opts.seed ?? 0) : undefined;
+  const data = x.data, codes = out.data;
+  let finite = true;
+  forEachRun(x.shape, p.granularity, (start, end, slot0, stride) => {
+    if (!codesRun(data, codes, start, end, slot0, stride, t, m, rng)) finite = false;
+  });
+  if (!finite) throwNonFinite(data, name);
   return out;
 }
 
@@ -167,8 +278,13 @@ export function dequantizeTensor(q: Tensor, p: QuantParams, opts: { name?: strin
   const out = new Float32Array(q.size);
   const src = q.data;
   const { scale, zeroPoint } = p;
-  forEachSegment(q.shape, p.granularity, (start, end, slot0, stride) => {
-    for (let j = start, k = slot0; j < end; j++, k += stride) out[j] = (src[j] - zeroPoint[k]) * scale[k];
+  forEachRun(q.shape, p.granularity, (start, end, slot0, stride) => {
+    if (stride === 0) {
+      const z = zeroPoint[slot0], s = scale[slot0];
+      for (let j = start; j < end; j++) out[j] = (src[j] - z) * s;
+    } else {
+      for (let j = start, k = slot0; j < end; j++, k++) out[j] = (src[j] - zeroPoint[k]) * scale[k];
+    }
   });
   return new Tensor(out, q.shape);
 }
@@ -196,6 +312,29 @@ export function fakeQuantizeTensor(
   const name = opts.name ?? "tensor";
   checkParamsFor(p, x.shape, name);
   const out = opts.out ?? new Float32Array(x.size);
-  quantizeLoop(x.data, x.shape, p, opts, out, true);
+  if (out.length !== x.size) {
+    throw new QuantlabError(
+      "SHAPE_MISMATCH",
+      `${name}: output buffer holds ${out.length} elements but the tensor has ${x.size}`,
+    );
+  }
+  const m = modeCode(opts);
+  const rng = m === 4 ? new Prng(opts.seed ?? 0) : undefined;
+  const data = x.data, { scale, zeroPoint, qmin, qmax } = p, f = Math.fround;
+  let t: SlotTables | undefined;
+  let finite = true;
+  forEachRun(x.shape, p.granularity, (start, end, slot0, stride) => {
+    let ok: boolean;
+    if (m === 0 && stride === 0 && end - start >= SIMD_MIN_RUN) {
+      // Wasm SIMD float32 kernel (scalar fallback inside): the hot path.
+      const s = scale[slot0], z = zeroPoint[slot0];
+      ok = runAffineRound(data, out, start, end, f(1 / s), s, qmin - z, qmax - z);
+    } else {
+      t ??= slotTables(p);
+      ok = fakeRun(data, out, start, end, slot0, stride, t, m, rng);
+    }
+    if (!ok) finite = false;
+  });
+  if (!finite) throwNonFinite(data, name);
   return new Tensor(out, x.shape);
 }

@@ -79,6 +79,13 @@ export function integerRange(scheme: QuantScheme): { qmin: number; qmax: number 
  * 0 is exactly representable. Scales are at least {@link SCALE_EPS}, so a
  * constant or all-zero tensor still gets a finite, positive scale.
  *
+ * Formulas (float32, PyTorch's order): symmetric `S = max(|min|, |max|) / ((qmax - qmin) / 2)`,
+ * i.e. `max|r| / (2^(b-1) - 1)` restricted and `2 max|r| / (2^b - 1)` full; asymmetric
+ * `S = (max - min) / (qmax - qmin)` and `Z = clamp(qmin - roundHalfEven(min / S), qmin, qmax)`.
+ * Symmetric zero points: 0 for signed grids, `ceil((qmin + qmax) / 2)` for unsigned
+ * grids (128 for uint8, as PyTorch's default quint8 observer; for a custom full
+ * unsigned range of another width PyTorch takes the floor instead).
+ *
  * @example
  * ```ts
  * import { paramsFromRange } from "./params.ts";
@@ -92,13 +99,15 @@ export function paramsFromRange(
   max: ArrayLike<number>,
   scheme: QuantScheme,
   granularity: Granularity,
+  name = "tensor",
 ): QuantParams {
   if (min.length !== max.length || min.length === 0) {
     throw new QuantlabError(
       "SHAPE_MISMATCH",
-      `range min and max must have the same non-zero length, got ${min.length} and ${max.length}`,
+      `${name}: range min and max must have the same non-zero length, got ${min.length} and ${max.length}`,
     );
   }
+  checkBits(scheme.bits, `${name}: bits`);
   const { qmin, qmax } = integerRange(scheme);
   const n = min.length;
   const scale = new Float32Array(n);
@@ -107,10 +116,10 @@ export function paramsFromRange(
   for (let i = 0; i < n; i++) {
     const lo = f(min[i]), hi = f(max[i]);
     if (!(Number.isFinite(lo) && Number.isFinite(hi))) {
-      throw new QuantlabError("NON_FINITE", `range of slot ${i} is [${lo}, ${hi}]; expected finite bounds`);
+      throw new QuantlabError("NON_FINITE", `${name}: range of slot ${i} is [${lo}, ${hi}]; expected finite bounds`);
     }
     if (lo > hi) {
-      throw new QuantlabError("INVALID_ARGUMENT", `range of slot ${i} has min ${lo} > max ${hi}`);
+      throw new QuantlabError("INVALID_ARGUMENT", `${name}: range of slot ${i} has min ${lo} > max ${hi}`);
     }
     const minNeg = Math.min(lo, 0);
     const maxPos = Math.max(hi, 0);

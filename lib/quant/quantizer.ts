@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { assertFinite, checkBits, QuantlabError } from "../errors.ts";
+import { checkBits, QuantlabError } from "../errors.ts";
 import type { Calibrator, Observer } from "../calibrate/observer.ts";
 import { minMax } from "../calibrate/min_max.ts";
 import { asFloatTensor, type FloatInput, Tensor } from "../tensor/tensor.ts";
@@ -227,6 +227,12 @@ export class QuantizerBuilder {
       if (!fitted) throw new QuantlabError("EMPTY_TENSOR", `${name}: fit() got no data`);
       return fitted;
     }
+    if (this.config.calibrator.name === "minmax" && isSingle(data)) {
+      // One tensor with min-max calibration: one fused pass (min/max + finiteness check),
+      // the same parameters the min-max observer would give.
+      const t = shaped(data, shape, name);
+      return new FittedQuantizer(this.config, minMaxParams(t, this.config, g, name));
+    }
     const obs = this.observer(name);
     for (const b of batches) obs.observe(shaped(b, shape, name));
     if (obs.batches === 0) throw new QuantlabError("EMPTY_TENSOR", `${name}: fit() got no data`);
@@ -360,8 +366,7 @@ function minMaxParams(t: Tensor<"float32">, scheme: QuantScheme, g: Granularity,
       `${name}: tensor of shape [${t.shape}] is empty; expected at least one element`,
     );
   }
-  assertFinite(t.data, name);
   const r = resolveGranularity(g, t.shape, name);
-  const { min, max } = slotMinMax(t.data, t.shape, r.granularity, r.slots);
-  return paramsFromRange(min, max, scheme, r.granularity);
+  const { min, max } = slotMinMax(t.data, t.shape, r.granularity, r.slots, undefined, name); // throws NON_FINITE
+  return paramsFromRange(min, max, scheme, r.granularity, name);
 }

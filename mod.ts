@@ -18,3 +18,4 @@ export * from "./lib/tensor/mod.ts";
 export * from "./lib/quant/mod.ts";
 export * from "./lib/calibrate/mod.ts";
 export * from "./lib/integer/mod.ts";
+export * from "./lib/vq/mod.ts";

@@ -1,0 +1,429 @@
+/**
+ * Product quantization (Jégou, Douze & Schmid 2011), as faiss's `ProductQuantizer`: a vector of dimension
+ * `d` is cut into `M` sub-vectors of `dsub = d / M` coordinates; sub-space `m` has its own codebook of `K`
+ * centroids learned by k-means ({@link lloyd}) on that sub-vector of the training points; a vector is
+ * stored as `M` centroid indices (Uint8Array when `K <= 256`, Uint16Array up to 65536).
+ *
+ * `productQuantizer().subvectors(8).centroids(256).iterations(25).seed(0).fit(matrix)` trains like faiss:
+ * at most `K * maxPointsPerCentroid` training points (one seeded sample shared by all sub-spaces), random
+ * initial centroids, `iterations` Lloyd rounds per sub-space. Encoding is an exact argmin (ties -> lowest
+ * index) of the blocked `||x||^2 - 2 x.c + ||c||^2` distances; there is nothing to round stochastically.
+ *
+ * @module
+ */
+import { QuantlabError } from "../errors.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { type CompressionReport, pqCompression } from "./compression.ts";
+import { checkClusters, initialCentroids, subsample } from "./kmeans.ts";
+import { lloyd } from "./lloyd.ts";
+import { asMatrix, type MatrixInput, sliceColumns } from "./matrix.ts";
+import { assignNearest, type NearestBackend, prepareCentroids, type PreparedCentroids } from "./nearest.ts";
+
+/** Codes of `n` vectors: `n x M` indices, row-major. */
+export type PqCodeArray = Uint8Array | Uint16Array;
+
+/** Encoded vectors. */
+export interface PqCodes {
+  /** `n x M` centroid indices, row-major (Uint8Array for `K <= 256`, else Uint16Array). */
+  readonly codes: PqCodeArray;
+  /** Number of vectors. */
+  readonly n: number;
+  /** Sub-vectors per vector. */
+  readonly M: number;
+}
+
+/** Everything a {@link ProductQuantizerBuilder} holds. */
+export interface ProductQuantizerConfig {
+  /** Number of sub-vectors `M` (must divide the dimension). */
+  readonly subvectors: number;
+  /** Centroids per sub-space `K` (1..65536). */
+  readonly centroids: number;
+  /** Lloyd iterations per sub-space. */
+  readonly iterations: number;
+  /** Relative centroid-shift tolerance (default 0: run all iterations unless the assignment is stable). */
+  readonly tolerance: number;
+  /** Seed of subsampling, initialisation and empty-cluster repair. */
+  readonly seed: number;
+  /** Train on at most `K * maxPointsPerCentroid` vectors (`Infinity`: all). */
+  readonly maxPointsPerCentroid: number;
+  /** Initial centroids per sub-space. */
+  readonly init: "random" | "kmeans++";
+  /** Nearest-centroid backend. */
+  readonly backend?: NearestBackend;
+}
+
+const DEFAULTS: ProductQuantizerConfig = Object.freeze({
+  subvectors: 8,
+  centroids: 256,
+  iterations: 25,
+  tolerance: 0,
+  seed: 0,
+  maxPointsPerCentroid: 256,
+  init: "random",
+});
+
+/** Largest `K` (codes are stored in 16 bits). */
+export const MAX_PQ_CENTROIDS = 65536;
+
+/** Reconstruction error of vectors against their decoded codes. */
+export interface ReconstructionError {
+  /** Mean squared error per coordinate. */
+  readonly mse: number;
+  /** Mean over vectors of `||x - decode(encode(x))||^2` (what faiss benchmarks call MSE). */
+  readonly squaredErrorPerVector: number;
+  /** Total squared error over total squared norm. */
+  readonly relative: number;
+}
+
+/**
+ * A trained (or given) product quantizer.
+ *
+ * @example
+ * ```ts
+ * import { ProductQuantizer } from "./product_quantizer.ts";
+ * // d = 4, M = 2 sub-spaces of 2 coordinates, K = 2 centroids each
+ * const pq = ProductQuantizer.fromCodebooks(new Float32Array([0, 0, 1, 1, 5, 5, -5, -5]), 2, 2, 4);
+ * const { codes } = pq.encode(new Float32Array([0.9, 1.2, -4, -6]), 4);
+ * if (codes.join() !== "1,1") throw new Error("bad codes");
+ * if (pq.decode(codes).toArray().join() !== "1,1,-5,-5") throw new Error("bad decode");
+ * ```
+ */
+export class ProductQuantizer {
+  /** Sub-vectors per vector. */
+  readonly M: number;
+  /** Centroids per sub-space. */
+  readonly K: number;
+  /** Vector dimension. */
+  readonly d: number;
+  /** Sub-vector dimension `d / M`. */
+  readonly dsub: number;
+  /** Codebooks, `M x K x dsub` (faiss's `centroids` layout). */
+  readonly codebooks: Float32Array;
+  /** Per sub-space, the k-means objective at the start of each iteration (empty when given codebooks). */
+  readonly objectives: readonly (readonly number[])[];
+  readonly #prepared: PreparedCentroids[];
+  readonly #backend: NearestBackend | undefined;
+
+  /** Use {@link productQuantizer} or {@link ProductQuantizer.fromCodebooks}. */
+  constructor(
+    codebooks: Float32Array,
+    M: number,
+    K: number,
+    d: number,
+    objectives: readonly (readonly number[])[] = [],
+    backend?: NearestBackend,
+  ) {
+    checkSubvectors(M, d);
+    checkClusters(K, "centroids (K)", MAX_PQ_CENTROIDS);
+    if (codebooks.length !== K * d) {
+      throw new QuantlabError(
+        "SHAPE_MISMATCH",
+        `codebooks hold ${codebooks.length} values, expected M x K x dsub = ${M} x ${K} x ${d / M} = ${K * d}`,
+      );
+    }
+    this.M = M;
+    this.K = K;
+    this.d = d;
+    this.dsub = d / M;
+    this.codebooks = codebooks;
+    this.objectives = Object.freeze(objectives.map((o) => Object.freeze([...o])));
+    this.#backend = backend;
+    this.#prepared = [];
+    for (let m = 0; m < M; m++) {
+      const cb = codebooks.subarray(m * K * this.dsub, (m + 1) * K * this.dsub);
+      this.#prepared.push(prepareCentroids(cb, K, this.dsub));
+    }
+  }
+
+  /** A quantizer from given codebooks (`M x K x dsub`, e.g. faiss's `pq.centroids`). */
+  static fromCodebooks(codebooks: Float32Array, M: number, K: number, d: number): ProductQuantizer {
+    return new ProductQuantizer(codebooks, M, K, d);
+  }
+
+  /** Codebook of sub-space `m` (`K x dsub`, a view). */
+  codebook(m: number): Float32Array {
+    return this.codebooks.subarray(m * this.K * this.dsub, (m + 1) * this.K * this.dsub);
+  }
+
+  /** Nearest centroid per sub-vector: `n x M` codes. */
+  encode(x: MatrixInput, d?: number): PqCodes {
+    const mat = this.#matrix(x, d);
+    const n = mat.rows;
+    const codes = this.K <= 256 ? new Uint8Array(n * this.M) : new Uint16Array(n * this.M);
+    for (let m = 0; m < this.M; m++) {
+      assignNearest(this.#prepared[m], {
+        points: mat.data,
+        n,
+        stride: this.d,
+        offset: m * this.dsub,
+        index: codes,
+        indexStride: this.M,
+        indexOffset: m,
+        backend: this.#backend,
+      });
+    }
+    return { codes, n, M: this.M };
+  }
+
+  /** Vectors rebuilt from codes (`[n, d]`). */
+  decode(codes: PqCodes | PqCodeArray): Tensor<"float32"> {
+    const c = "codes" in codes ? codes.codes : codes;
+    if (c.length % this.M !== 0) {
+      throw new QuantlabError("SHAPE_MISMATCH", `codes hold ${c.length} values, not a multiple of M = ${this.M}`);
+    }
+    const n = c.length / this.M, M = this.M, K = this.K, dsub = this.dsub, cb = this.codebooks;
+    const out = new Float32Array(n * this.d);
+    for (let i = 0; i < n; i++) {
+      for (let m = 0; m < M; m++) {
+        const code = c[i * M + m];
+        if (code >= K) {
+          throw new QuantlabError(
+            "INVALID_ARGUMENT",
+            `code ${code} at vector ${i}, sub-space ${m} is not below K = ${K}`,
+          );
+        }
+        const src = (m * K + code) * dsub, dst = i * this.d + m * dsub;
+        for (let j = 0; j < dsub; j++) out[dst + j] = cb[src + j];
+      }
+    }
+    return new Tensor(out, [n, this.d], "decoded");
+  }
+
+  /**
+   * Asymmetric distance table of one query: `table[m * K + k] = ||q_m - c_{m,k}||^2` (float64 sums of
+   * differences, stored float32).
+   */
+  distanceTable(query: Float32Array | readonly number[]): Float32Array {
+    if (query.length !== this.d) {
+      throw new QuantlabError("SHAPE_MISMATCH", `query has ${query.length} values, expected d = ${this.d}`);
+    }
+    const q = query instanceof Float32Array ? query : Float32Array.from(query);
+    const { M, K, dsub } = this, cb = this.codebooks;
+    const table = new Float32Array(M * K);
+    for (let m = 0; m < M; m++) {
+      for (let k = 0; k < K; k++) {
+        let s = 0;
+        const o = (m * K + k) * dsub;
+        for (let j = 0; j < dsub; j++) {
+          const e = q[m * dsub + j] - cb[o + j];
+          s += e * e;
+        }
+        table[m * K + k] = s;
+      }
+    }
+    return table;
+  }
+
+  /** Asymmetric distances (squared) from a query to encoded vectors: `sum_m table[m][code_m]`. */
+  asymmetricDistances(query: Float32Array | readonly number[], codes: PqCodes | PqCodeArray): Float32Array {
+    const table = this.distanceTable(query);
+    const c = "codes" in codes ? codes.codes : codes;
+    const M = this.M, K = this.K, n = c.length / M;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let m = 0; m < M; m++) s += table[m * K + c[i * M + m]];
+      out[i] = s;
+    }
+    return out;
+  }
+
+  /** Reconstruction error of `x` (encoded here unless `codes` are given). */
+  reconstructionError(x: MatrixInput, codes?: PqCodes, d?: number): ReconstructionError {
+    const mat = this.#matrix(x, d);
+    const rec = this.decode(codes ?? this.encode(mat.data, this.d)).data;
+    if (rec.length !== mat.data.length) {
+      throw new QuantlabError("SHAPE_MISMATCH", `codes describe ${rec.length / this.d} vectors, x has ${mat.rows}`);
+    }
+    let err = 0, norm = 0;
+    for (let i = 0; i < rec.length; i++) {
+      const v = mat.data[i], e = v - rec[i];
+      err += e * e;
+      norm += v * v;
+    }
+    return { mse: err / rec.length, squaredErrorPerVector: err / mat.rows, relative: norm > 0 ? err / norm : 0 };
+  }
+
+  /** Storage of `n` encoded vectors in bits: codes `n*M*log2(K)`, codebooks `M*K*dsub*32`. */
+  compression(n: number): CompressionReport {
+    return pqCompression({ vectors: n, subvectors: this.M, centroids: this.K, dimension: this.d });
+  }
+
+  /** A one-line summary. */
+  toString(): string {
+    return `ProductQuantizer(d=${this.d}, M=${this.M}, K=${this.K}, dsub=${this.dsub})`;
+  }
+
+  #matrix(x: MatrixInput, d?: number) {
+    const mat = asMatrix(x, d ?? this.d, "vectors");
+    if (mat.cols !== this.d) {
+      throw new QuantlabError("SHAPE_MISMATCH", `vectors have dimension ${mat.cols}, the quantizer has ${this.d}`);
+    }
+    return mat;
+  }
+}
+
+function checkSubvectors(M: number, d: number): void {
+  if (!Number.isInteger(M) || M < 1) {
+    throw new QuantlabError("INVALID_ARGUMENT", `subvectors (M) must be a positive integer, got ${M}`);
+  }
+  if (d % M !== 0) {
+    throw new QuantlabError(
+      "SHAPE_MISMATCH",
+      `subvectors (M = ${M}) must divide the dimension (d = ${d}); d % M = ${d % M}`,
+    );
+  }
+}
+
+/**
+ * An immutable product-quantizer recipe.
+ *
+ * @example
+ * ```ts
+ * import { Prng } from "../tensor/prng.ts";
+ * import { productQuantizer } from "./product_quantizer.ts";
+ * const x = new Prng(0).fillNormal(new Float32Array(512 * 8)) as Float32Array;
+ * const pq = productQuantizer().subvectors(4).centroids(16).seed(0).fit(x, 8);
+ * const codes = pq.encode(x, 8);
+ * const err = pq.reconstructionError(x, codes);
+ * if (codes.codes.length !== 512 * 4 || !(err.mse < 0.5)) throw new Error(`bad: ${err.mse}`);
+ * ```
+ */
+export class ProductQuantizerBuilder {
+  /** The full configuration. */
+  readonly config: ProductQuantizerConfig;
+
+  /** Use {@link productQuantizer} to start a builder. */
+  constructor(config: ProductQuantizerConfig = DEFAULTS) {
+    this.config = Object.freeze({ ...config });
+  }
+
+  #with(patch: Partial<ProductQuantizerConfig>): ProductQuantizerBuilder {
+    return new ProductQuantizerBuilder({ ...this.config, ...patch });
+  }
+
+  /** Number of sub-vectors `M` (default 8); must divide the dimension at `fit`. */
+  subvectors(M: number): ProductQuantizerBuilder {
+    if (!Number.isInteger(M) || M < 1) {
+      throw new QuantlabError("INVALID_ARGUMENT", `subvectors (M) must be a positive integer, got ${M}`);
+    }
+    return this.#with({ subvectors: M });
+  }
+
+  /** Centroids per sub-space `K` (1..65536; default 256). */
+  centroids(K: number): ProductQuantizerBuilder {
+    checkClusters(K, "centroids (K)", MAX_PQ_CENTROIDS);
+    return this.#with({ centroids: K });
+  }
+
+  /** Lloyd iterations per sub-space (default 25). */
+  iterations(n: number): ProductQuantizerBuilder {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new QuantlabError("INVALID_ARGUMENT", `iterations must be a non-negative integer, got ${n}`);
+    }
+    return this.#with({ iterations: n });
+  }
+
+  /** Relative centroid-shift tolerance (default 0, as faiss: all iterations unless the assignment is stable). */
+  tolerance(t: number): ProductQuantizerBuilder {
+    if (!(t >= 0) || !Number.isFinite(t)) {
+      throw new QuantlabError("INVALID_ARGUMENT", `tolerance must be a finite number >= 0, got ${t}`);
+    }
+    return this.#with({ tolerance: t });
+  }
+
+  /** Seed (an integer; default 0). */
+  seed(seed: number): ProductQuantizerBuilder {
+    if (!Number.isInteger(seed)) throw new QuantlabError("INVALID_ARGUMENT", `seed must be an integer, got ${seed}`);
+    return this.#with({ seed });
+  }
+
+  /** Train on at most `K * m` vectors (default 256 as faiss; `Infinity` for all). */
+  maxPointsPerCentroid(m: number): ProductQuantizerBuilder {
+    if (!(m === Infinity || (Number.isInteger(m) && m >= 1))) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `maxPointsPerCentroid must be a positive integer or Infinity, got ${m}`,
+      );
+    }
+    return this.#with({ maxPointsPerCentroid: m });
+  }
+
+  /** Initial centroids per sub-space: `"random"` (default, faiss) or `"kmeans++"`. */
+  init(init: "random" | "kmeans++"): ProductQuantizerBuilder {
+    if (init !== "random" && init !== "kmeans++") {
+      throw new QuantlabError("INVALID_ARGUMENT", `init must be "random" or "kmeans++", got ${String(init)}`);
+    }
+    return this.#with({ init });
+  }
+
+  /** Nearest-centroid backend: `"simd"` (default where available) or `"js"`. */
+  backend(b: NearestBackend): ProductQuantizerBuilder {
+    if (b !== "simd" && b !== "js") {
+      throw new QuantlabError("INVALID_ARGUMENT", `backend must be "simd" or "js", got ${String(b)}`);
+    }
+    return this.#with({ backend: b });
+  }
+
+  /** Train on `x` (`[n, d]` tensor, or flat row-major data with the dimension `d`). */
+  fit(x: MatrixInput, d?: number): ProductQuantizer {
+    const c = this.config, M = c.subvectors, K = c.centroids;
+    const mat = asMatrix(x, d, "training vectors");
+    const n = mat.rows, dim = mat.cols;
+    checkSubvectors(M, dim);
+    if (K > n) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `centroids (K = ${K}) exceeds the number of training vectors (n = ${n}); give at least K vectors`,
+      );
+    }
+    const dsub = dim / M;
+    const train = subsample(mat.data, n, dim, K, c.maxPointsPerCentroid, c.seed);
+    const codebooks = new Float32Array(M * K * dsub);
+    const objectives: number[][] = [];
+    for (let m = 0; m < M; m++) {
+      const slice = sliceColumns(train.data, train.rows, dim, m * dsub, dsub);
+      let cb: Float32Array;
+      if (train.rows === K) {
+        cb = slice;
+        objectives.push([0]);
+      } else {
+        const init = initialCentroids(c.init, slice, train.rows, dsub, K, c.seed);
+        const r = lloyd(slice, train.rows, dsub, K, init, {
+          iterations: c.iterations,
+          tolerance: c.tolerance,
+          seed: c.seed,
+          backend: c.backend,
+        });
+        cb = r.centroids;
+        objectives.push(r.objective);
+      }
+      codebooks.set(cb, m * K * dsub);
+    }
+    return new ProductQuantizer(codebooks, M, K, dim, objectives, c.backend);
+  }
+
+  /** A readable description of the recipe. */
+  toString(): string {
+    const c = this.config;
+    return `productQuantizer(M=${c.subvectors}, K=${c.centroids}, iterations=${c.iterations}, tolerance=${c.tolerance}, ` +
+      `init=${c.init}, seed=${c.seed}, maxPointsPerCentroid=${c.maxPointsPerCentroid}${
+        c.backend ? `, backend=${c.backend}` : ""
+      })`;
+  }
+}
+
+/**
+ * Start a product-quantizer recipe (defaults: M = 8, K = 256, 25 iterations, tolerance 0, random init,
+ * seed 0, at most 256 training vectors per centroid — faiss's settings).
+ *
+ * @example
+ * ```ts
+ * import { productQuantizer } from "./product_quantizer.ts";
+ * const b = productQuantizer().subvectors(4).centroids(16);
+ * if (b.config.subvectors !== 4 || productQuantizer().config.subvectors !== 8) throw new Error("bad");
+ * ```
+ */
+export function productQuantizer(): ProductQuantizerBuilder {
+  return new ProductQuantizerBuilder();
+}

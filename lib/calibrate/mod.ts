@@ -1,22 +1,49 @@
 /**
  * Range calibration: observers that stream over batches and choose clipping ranges.
  *
+ * Every calibrator works per-tensor and per-channel (`ObserverContext.axis`),
+ * folds batches in one at a time without holding the data, and rejects empty
+ * or non-finite batches (`EMPTY_TENSOR`, `NON_FINITE`) and batches whose
+ * channel count differs from earlier ones (`SHAPE_MISMATCH`).
+ *
  * @module
  */
 import { minMax } from "./min_max.ts";
+import { movingAverage } from "./moving_average.ts";
+import { percentile } from "./percentile.ts";
+import { entropy } from "./entropy.ts";
+import { mse } from "./mse.ts";
+import { aciq } from "./aciq.ts";
 
 export type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+export type { MovingAverageOptions } from "./moving_average.ts";
+export type { PercentileOptions } from "./percentile.ts";
+export type { EntropyOptions } from "./entropy.ts";
+export type { MseOptions } from "./mse.ts";
+export type { AciqOptions } from "./aciq.ts";
+export type { AciqPrior } from "./aciq_alpha.ts";
+export { aciqMultiplier } from "./aciq_alpha.ts";
+// Only `minMax` is exported by name besides the namespace: `mse` would clash with the
+// error metric of lib/quant/metrics.ts in the root module's `export *`.
 export { minMax };
 
 /**
- * The calibrators, as a namespace: `calibrate.minMax()`.
+ * The calibrators, as a namespace: `calibrate.entropy()`, for
+ * `quantizer().calibrate(calibrate.entropy())`.
  *
  * @example
  * ```ts
  * import { calibrate } from "./mod.ts";
  * if (calibrate.minMax().name !== "minmax") throw new Error("bad");
+ * if (calibrate.entropy().toString() !== "entropy(bins=2048, startBin=128)") throw new Error("bad");
+ * if (calibrate.aciq({ prior: "gaussian" }).toString() !== "aciq(prior=gaussian)") throw new Error("bad");
  * ```
  */
 export const calibrate = Object.freeze({
   minMax,
+  movingAverage,
+  percentile,
+  entropy,
+  mse,
+  aciq,
 });

@@ -7,15 +7,38 @@ import { assertFinite, QuantlabError } from "../errors.ts";
 import { resolveGranularity } from "../quant/params.ts";
 import type { Granularity } from "../quant/params.ts";
 import { slotMinMax } from "../quant/slots.ts";
+import { axisView } from "../tensor/layout.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { ObserverContext } from "./observer.ts";
 
-/** The granularity an observer context asks for. */
+/**
+ * The granularity an observer context asks for.
+ *
+ * @example
+ * ```ts
+ * import { contextGranularity } from "./slot_state.ts";
+ * const g = contextGranularity({ scheme: { bits: 8, signed: true, symmetric: true, range: "full" }, axis: 0 });
+ * if (g.kind !== "channel") throw new Error("bad");
+ * ```
+ */
 export function contextGranularity(ctx: ObserverContext): Granularity {
   return ctx.axis === undefined ? { kind: "tensor" } : { kind: "channel", axis: ctx.axis };
 }
 
-/** Validate a batch: non-empty, finite. */
+/**
+ * Validate a batch: non-empty (`EMPTY_TENSOR`), finite (`NON_FINITE`).
+ *
+ * @example
+ * ```ts
+ * import { checkBatch } from "./slot_state.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const ctx = { scheme: { bits: 8, signed: true, symmetric: true, range: "full" } } as const;
+ * checkBatch(Tensor.from([1, 2]), ctx, "minmax"); // passes
+ * let threw = false;
+ * try { checkBatch(Tensor.from([NaN]), ctx, "minmax"); } catch { threw = true; }
+ * if (!threw) throw new Error("bad");
+ * ```
+ */
 export function checkBatch(batch: Tensor<"float32">, ctx: ObserverContext, observer: string): void {
   const what = `${ctx.name ?? "tensor"} (${observer} observer)`;
   if (batch.size === 0) {
@@ -24,7 +47,52 @@ export function checkBatch(batch: Tensor<"float32">, ctx: ObserverContext, obser
   assertFinite(batch.data, what);
 }
 
-/** Running per-slot min/max with a fixed slot count after the first batch. */
+/**
+ * A batch seen as `outer x slots x inner` (row-major): element `(o, s, i)` is at
+ * flat index `(o * slots + s) * inner + i` and belongs to slot `s`. Per-tensor
+ * batches are `1 x 1 x size`.
+ */
+export interface SlotLayout {
+  /** Product of the dimensions before the channel axis (1 per-tensor). */
+  readonly outer: number;
+  /** Number of slots (channels; 1 per-tensor). */
+  readonly slots: number;
+  /** Product of the dimensions after the channel axis (the size per-tensor). */
+  readonly inner: number;
+}
+
+/**
+ * The {@link SlotLayout} of a batch for an observer context (throws `AXIS_OUT_OF_RANGE`).
+ *
+ * @example
+ * ```ts
+ * import { slotLayout } from "./slot_state.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const l = slotLayout(Tensor.zeros([2, 3, 4]), { scheme: { bits: 8, signed: true, symmetric: true, range: "full" }, axis: 1 });
+ * if (l.outer !== 2 || l.slots !== 3 || l.inner !== 4) throw new Error("bad");
+ * ```
+ */
+export function slotLayout(batch: Tensor<"float32">, ctx: ObserverContext): SlotLayout {
+  if (ctx.axis === undefined) return { outer: 1, slots: 1, inner: batch.size };
+  const { granularity } = resolveGranularity(contextGranularity(ctx), batch.shape, ctx.name);
+  const v = axisView(batch.shape, (granularity as { axis: number }).axis);
+  return { outer: v.outer, slots: v.axisLength, inner: v.inner };
+}
+
+/**
+ * Running per-slot min/max with a fixed slot count after the first batch
+ * (a batch with another channel count throws `SHAPE_MISMATCH`).
+ *
+ * @example
+ * ```ts
+ * import { PerSlotState } from "./slot_state.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const st = new PerSlotState({ scheme: { bits: 8, signed: true, symmetric: true, range: "full" }, axis: 0 });
+ * st.update(Tensor.from([1, -2, 3, 4], [2, 2]));
+ * st.update(Tensor.from([0, 9, -5, 4], [2, 2]));
+ * if (st.min.join() !== "-2,-5" || st.max.join() !== "9,4") throw new Error("bad");
+ * ```
+ */
 export class PerSlotState {
   min = new Float64Array(0);
   max = new Float64Array(0);

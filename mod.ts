@@ -19,3 +19,5 @@ export * from "./lib/quant/mod.ts";
 export * from "./lib/calibrate/mod.ts";
 export * from "./lib/integer/mod.ts";
 export * from "./lib/vq/mod.ts";
+export * from "./lib/nonuniform/mod.ts";
+export * from "./lib/extreme/mod.ts";

@@ -25,7 +25,7 @@ import { cellEnds, type SortedSlot, sortedSSE } from "./sorted_slot.ts";
 export type LloydInit = "quantile" | "random";
 
 /** Options of {@link lloydMax}. */
-export interface LloydOptions {
+export interface LloydMaxOptions {
   /** Initial levels: `"quantile"` (default), `"random"` (seeded), or explicit ascending levels. */
   readonly init?: LloydInit | Float64Array;
   /** Seed of `"random"` initialisation (default 0). */
@@ -37,7 +37,7 @@ export interface LloydOptions {
 }
 
 /** Result of {@link lloydMax}. */
-export interface LloydResult {
+export interface LloydMaxResult {
   /** Ascending levels (float64). */
   readonly levels: Float64Array;
   /** Sum of squared errors after initialisation and after each iteration (non-increasing). */
@@ -82,14 +82,14 @@ export function quantileInit(slot: SortedSlot, k: number): Float64Array {
  *
  * @example
  * ```ts
- * import { randomInit } from "./lloyd_max.ts";
+ * import { lloydRandomInit } from "./lloyd_max.ts";
  * import { sortedSlot } from "./sorted_slot.ts";
  * const s = sortedSlot(new Float64Array([5, 1, 4, 2, 3]));
- * const a = randomInit(s, 3, 7), b = randomInit(s, 3, 7);
+ * const a = lloydRandomInit(s, 3, 7), b = lloydRandomInit(s, 3, 7);
  * if (a.join() !== b.join() || !(a[0] <= a[1] && a[1] <= a[2])) throw new Error("bad");
  * ```
  */
-export function randomInit(slot: SortedSlot, k: number, seed: number): Float64Array {
+export function lloydRandomInit(slot: SortedSlot, k: number, seed: number): Float64Array {
   const n = slot.sorted.length;
   if (n < k) return quantileInit(slot, k);
   const rng = new Prng(seed);
@@ -115,12 +115,12 @@ export function randomInit(slot: SortedSlot, k: number, seed: number): Float64Ar
  * if (r.levels[0] !== 0.5 || r.levels[1] !== 10 || !r.converged) throw new Error(r.levels.join());
  * ```
  */
-export function lloydMax(slot: SortedSlot, k: number, options: LloydOptions = {}): LloydResult {
+export function lloydMax(slot: SortedSlot, k: number, options: LloydMaxOptions = {}): LloydMaxResult {
   const init = options.init ?? "quantile";
   const levels = init instanceof Float64Array
     ? init.slice().sort()
     : init === "random"
-    ? randomInit(slot, k, options.seed ?? 0)
+    ? lloydRandomInit(slot, k, options.seed ?? 0)
     : quantileInit(slot, k);
   const maxIterations = options.maxIterations ?? 1000;
   const tol = options.tolerance ?? 0;

@@ -1,5 +1,5 @@
 import assert from "node:assert";
-import { lloydMax, quantileInit, randomInit } from "../../lib/nonuniform/lloyd_max.ts";
+import { lloydMax, lloydRandomInit, quantileInit } from "../../lib/nonuniform/lloyd_max.ts";
 import { sortedSlot } from "../../lib/nonuniform/sorted_slot.ts";
 import { nonUniform } from "../../lib/nonuniform/nonuniform_quantizer.ts";
 import { Prng } from "../../lib/tensor/prng.ts";
@@ -98,8 +98,8 @@ Deno.test("Lloyd-Max objective never increases; seeds are deterministic; toleran
     }
   }
   const s = sortedSlot(x.slice());
-  assert.deepStrictEqual(randomInit(s, 16, 9), randomInit(s, 16, 9));
-  assert.notDeepStrictEqual(randomInit(s, 16, 9), randomInit(s, 16, 10));
+  assert.deepStrictEqual(lloydRandomInit(s, 16, 9), lloydRandomInit(s, 16, 9));
+  assert.notDeepStrictEqual(lloydRandomInit(s, 16, 9), lloydRandomInit(s, 16, 10));
   const a = lloydMax(s, 16, { init: "random", seed: 9 }), b = lloydMax(s, 16, { init: "random", seed: 9 });
   assert.deepStrictEqual(a.levels, b.levels);
   const full = lloydMax(s, 64);

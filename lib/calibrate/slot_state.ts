@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { assertFinite, QuantlabError } from "../errors.ts";
+import { QuantlabError } from "../errors.ts";
 import { resolveGranularity } from "../quant/params.ts";
 import type { Granularity } from "../quant/params.ts";
 import { slotMinMax } from "../quant/slots.ts";
@@ -26,7 +26,9 @@ export function contextGranularity(ctx: ObserverContext): Granularity {
 }
 
 /**
- * Validate a batch: non-empty (`EMPTY_TENSOR`), finite (`NON_FINITE`).
+ * Validate a batch is non-empty (`EMPTY_TENSOR`). Finiteness (`NON_FINITE`) is
+ * checked by {@link PerSlotState.update}, fused into its min/max pass, which
+ * every observer runs before using the data.
  *
  * @example
  * ```ts
@@ -35,7 +37,7 @@ export function contextGranularity(ctx: ObserverContext): Granularity {
  * const ctx = { scheme: { bits: 8, signed: true, symmetric: true, range: "full" } } as const;
  * checkBatch(Tensor.from([1, 2]), ctx, "minmax"); // passes
  * let threw = false;
- * try { checkBatch(Tensor.from([NaN]), ctx, "minmax"); } catch { threw = true; }
+ * try { checkBatch(Tensor.from([]), ctx, "minmax"); } catch { threw = true; }
  * if (!threw) throw new Error("bad");
  * ```
  */
@@ -44,7 +46,6 @@ export function checkBatch(batch: Tensor<"float32">, ctx: ObserverContext, obser
   if (batch.size === 0) {
     throw new QuantlabError("EMPTY_TENSOR", `${what}: batch is empty; expected at least one element`);
   }
-  assertFinite(batch.data, what);
 }
 
 /**
@@ -115,7 +116,8 @@ export class PerSlotState {
         }: batch of shape [${batch.shape}] has ${slots} channels but earlier batches had ${this.min.length}`,
       );
     }
-    return { ...slotMinMax(batch.data, batch.shape, granularity, slots), granularity };
+    const name = this.ctx.name ?? "tensor";
+    return { ...slotMinMax(batch.data, batch.shape, granularity, slots, undefined, name), granularity };
   }
   /** Fold a batch into the running min/max; returns the batch's own min/max. */
   update(batch: Tensor<"float32">): { min: Float64Array; max: Float64Array } {

@@ -1,0 +1,27 @@
+/**
+ * The built-in experiments, registered in reading order. Later experiments
+ * add themselves here (one import and one entry).
+ *
+ * @module
+ */
+import { registerExperiment } from "./registry.ts";
+import { uniformExperiment } from "./uniform.ts";
+import { calibrationExperiment } from "./calibration.ts";
+import { granularityExperiment } from "./granularity.ts";
+import { stochasticRoundingExperiment } from "./stochastic_rounding.ts";
+import { nonUniformExperiment } from "./non_uniform.ts";
+import { vectorQuantizationExperiment } from "./vector_quantization.ts";
+import { binaryTernaryExperiment } from "./binary_ternary.ts";
+
+/** The built-in experiments in order. */
+export const BUILTIN_EXPERIMENTS = Object.freeze([
+  uniformExperiment,
+  calibrationExperiment,
+  granularityExperiment,
+  stochasticRoundingExperiment,
+  nonUniformExperiment,
+  vectorQuantizationExperiment,
+  binaryTernaryExperiment,
+]);
+
+for (const e of BUILTIN_EXPERIMENTS) registerExperiment(e, { replace: true });

@@ -1,0 +1,61 @@
+/**
+ * Experiments: each survey comparison as a function returning a {@link Report},
+ * and the registry `deno task reproduce` runs.
+ *
+ * @module
+ */
+import "./catalog.ts";
+
+export * from "./report.ts";
+export * from "./registry.ts";
+export { type Distribution, sample as sampleDistribution } from "./sources.ts";
+export { BUILTIN_EXPERIMENTS } from "./catalog.ts";
+export { type ErrorMeasure, measureError, uniformExperiment, uniformQuantization } from "./uniform.ts";
+export { calibrationComparison, calibrationExperiment, meanRowSqnr } from "./calibration.ts";
+export { convWeights, granularityComparison, granularityExperiment, meanChannelSqnr } from "./granularity.ts";
+export {
+  type EpochRecord,
+  type LowPrecisionTraining,
+  meanRoundingError,
+  stochasticRounding,
+  stochasticRoundingExperiment,
+  trainSoftmax,
+} from "./stochastic_rounding.ts";
+export {
+  asMatrixView,
+  describeWeight,
+  type ModelInput,
+  modelWeights,
+  pickWeight,
+  syntheticWeights,
+  type SyntheticWeightOptions,
+  type WeightKind,
+  weightStats,
+  type WeightStats,
+  type WeightTensor,
+} from "./weights.ts";
+export {
+  type LevelMethod,
+  levelMethods,
+  nonUniformComparison,
+  nonUniformExperiment,
+  type WeightExperimentOptions,
+} from "./non_uniform.ts";
+export {
+  equalBits,
+  type EqualBitsRow,
+  interpolateAt,
+  scalarKMeans,
+  vectorQuantizationComparison,
+  vectorQuantizationExperiment,
+  type VqPoint,
+  vqSweep,
+} from "./vector_quantization.ts";
+export {
+  binaryTernaryComparison,
+  binaryTernaryExperiment,
+  type ExtremeMethod,
+  extremeMethods,
+  type ExtremeResult,
+  thresholdSweep,
+} from "./binary_ternary.ts";

@@ -1,0 +1,221 @@
+/**
+ * Reports: what an experiment returns. A report holds prose, tables, charts
+ * and findings (each survey claim with whether it held here and the numbers
+ * that say so). It shows in Jupyter (HTML with inline SVG charts), prints as
+ * text, and renders to Markdown and to standalone HTML for `deno task reproduce`.
+ *
+ * @module
+ */
+import { QuantlabError } from "../errors.ts";
+import { escapeHtml, JUPYTER_DISPLAY, type MediaBundle } from "../notebook/display.ts";
+import { type Table, table } from "../notebook/table.ts";
+import type { Chart } from "../viz/chart.ts";
+
+/** One block of a report, in reading order. */
+export type ReportBlock =
+  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "table"; readonly id: string; readonly table: Table }
+  | { readonly kind: "chart"; readonly id: string; readonly chart: Chart };
+
+/** A survey claim checked on our data. */
+export interface Finding {
+  /** The claim, as the survey makes it. */
+  readonly claim: string;
+  /** Whether it held in this run. */
+  readonly holds: boolean;
+  /** The numbers behind the verdict. */
+  readonly evidence: string;
+}
+
+/**
+ * An experiment's result.
+ *
+ * @example
+ * ```ts
+ * import { Report } from "./report.ts";
+ * import { table } from "../notebook/table.ts";
+ * const r = new Report("demo", "Demo", "More bits, less error.")
+ *   .text("We quantize.")
+ *   .table("t", table([{ bits: 8, sqnr: 44 }]))
+ *   .finding("6 dB per bit", true, "slope 6.02 dB/bit");
+ * if (!r.toString().includes("[holds] 6 dB per bit") || r.table("t").rows.length !== 1) throw new Error("bad");
+ * ```
+ */
+export class Report {
+  /** Blocks in reading order. */
+  readonly blocks: ReportBlock[] = [];
+  /** Claims checked. */
+  readonly findings: Finding[] = [];
+  /** Key numbers, by name (for tests and summaries). */
+  readonly numbers: Record<string, number> = {};
+
+  /**
+   * @param id Experiment id (e.g. `"uniform"`).
+   * @param title Heading.
+   * @param claim The survey's claim this report examines.
+   */
+  constructor(readonly id: string, readonly title: string, readonly claim: string) {}
+
+  /** Add a paragraph (plain text; `code` in backticks is kept as is). */
+  text(text: string): this {
+    this.blocks.push({ kind: "text", text });
+    return this;
+  }
+
+  /** Add a table under `id`. */
+  table(id: string): Table;
+  /** Add a table under `id`. */
+  table(id: string, table: Table): this;
+  table(id: string, table?: Table): this | Table {
+    if (table === undefined) return this.#find(id, "table").table;
+    this.#checkId(id, "table");
+    this.blocks.push({ kind: "table", id, table });
+    return this;
+  }
+
+  /** The chart stored under `id`. */
+  chart(id: string): Chart;
+  /** Add a chart under `id`. */
+  chart(id: string, chart: Chart): this;
+  chart(id: string, chart?: Chart): this | Chart {
+    if (chart === undefined) return this.#find(id, "chart").chart;
+    this.#checkId(id, "chart");
+    this.blocks.push({ kind: "chart", id, chart });
+    return this;
+  }
+
+  /** Record a claim, whether it held, and the evidence. */
+  finding(claim: string, holds: boolean, evidence: string): this {
+    this.findings.push({ claim, holds, evidence });
+    return this;
+  }
+
+  /** Record key numbers. */
+  record(numbers: Record<string, number>): this {
+    Object.assign(this.numbers, numbers);
+    return this;
+  }
+
+  /** All charts in order. */
+  get charts(): Chart[] {
+    return this.blocks.flatMap((b) => b.kind === "chart" ? [b.chart] : []);
+  }
+
+  /** All tables in order. */
+  get tables(): Table[] {
+    return this.blocks.flatMap((b) => b.kind === "table" ? [b.table] : []);
+  }
+
+  #checkId(id: string, kind: "table" | "chart"): void {
+    if (this.blocks.some((b) => b.kind === kind && b.id === id)) {
+      throw new QuantlabError("INVALID_ARGUMENT", `report "${this.id}" already has a ${kind} with id "${id}"`);
+    }
+  }
+
+  #find<K extends "table" | "chart">(id: string, kind: K): Extract<ReportBlock, { kind: K }> {
+    const b = this.blocks.find((b) => b.kind === kind && b.id === id);
+    if (!b) {
+      const ids = this.blocks.flatMap((b) => b.kind === kind ? [b.id] : []);
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `report "${this.id}" has no ${kind} "${id}"; it has ${ids.length ? ids.join(", ") : "none"}`,
+      );
+    }
+    return b as Extract<ReportBlock, { kind: K }>;
+  }
+
+  /** Findings as text lines `[holds] claim: evidence`. */
+  findingsText(): string {
+    return this.findings.map((f) => `[${f.holds ? "holds" : "does not hold"}] ${f.claim}: ${f.evidence}`).join("\n");
+  }
+
+  /** Findings as a table (claim, verdict, evidence) for notebooks. */
+  findingsTable(): Table {
+    return table(
+      this.findings.map((f) => ({
+        claim: f.claim,
+        verdict: f.holds ? "holds" : "does not hold",
+        evidence: f.evidence,
+      })),
+      { title: `${this.title}: findings`, columns: ["claim", "verdict", "evidence"] },
+    );
+  }
+
+  /** Plain text: title, claim, findings, prose, tables and chart titles. */
+  toString(): string {
+    const out = [this.title, "=".repeat(this.title.length), `Claim: ${this.claim}`, ""];
+    if (this.findings.length) out.push("Findings:", this.findingsText(), "");
+    for (const b of this.blocks) {
+      if (b.kind === "text") out.push(b.text, "");
+      else if (b.kind === "table") out.push(b.table.toString(), "");
+      else out.push(`(${b.chart.toString()})`, "");
+    }
+    return out.join("\n").trimEnd();
+  }
+
+  /** Markdown (tables and findings; charts by title). */
+  toMarkdown(level = 2): string {
+    const h = "#".repeat(level);
+    const out = [`${h} ${this.title}`, "", `*Claim (survey):* ${this.claim}`, ""];
+    if (this.findings.length) {
+      out.push(
+        ...this.findings.map((f) => `- **${f.holds ? "holds" : "does not hold"}**: ${f.claim}. ${f.evidence}`),
+        "",
+      );
+    }
+    for (const b of this.blocks) {
+      if (b.kind === "text") out.push(b.text, "");
+      else if (b.kind === "table") out.push(b.table.toMarkdown(), "");
+      else out.push(`*Chart: ${b.chart.title}*`, "");
+    }
+    return out.join("\n").trimEnd() + "\n";
+  }
+
+  /** Render every chart's SVG, so that displaying the report and its charts is synchronous. */
+  async prerender(): Promise<this> {
+    await Promise.all(this.charts.map((c) => c.toSVG()));
+    return this;
+  }
+
+  /** An HTML fragment with the charts as inline SVG (works offline). */
+  async toHTML(level = 2): Promise<string> {
+    await this.prerender();
+    return this.#html(level);
+  }
+
+  #html(level: number): string {
+    const out = [
+      `<section class="quantlab-report" id="${escapeHtml(this.id)}">`,
+      `<h${level}>${escapeHtml(this.title)}</h${level}>`,
+      `<p class="claim"><em>Claim (survey):</em> ${escapeHtml(this.claim)}</p>`,
+    ];
+    if (this.findings.length) {
+      out.push(
+        `<ul class="findings">${
+          this.findings.map((f) =>
+            `<li class="${f.holds ? "holds" : "fails"}"><strong>${f.holds ? "holds" : "does not hold"}</strong>: ${
+              escapeHtml(f.claim)
+            }. ${escapeHtml(f.evidence)}</li>`
+          ).join("")
+        }</ul>`,
+      );
+    }
+    for (const b of this.blocks) {
+      if (b.kind === "text") out.push(`<p>${inlineCode(escapeHtml(b.text))}</p>`);
+      else if (b.kind === "table") out.push(b.table.toHTML());
+      else out.push(`<figure class="chart">${b.chart.svg ?? ""}</figure>`);
+    }
+    out.push("</section>");
+    return out.join("\n");
+  }
+
+  /** Jupyter display: HTML with inline charts, and plain text (synchronous after {@link Report.prerender}). */
+  [JUPYTER_DISPLAY](): MediaBundle | Promise<MediaBundle> {
+    const bundle = (): MediaBundle => ({ "text/html": this.#html(3), "text/plain": this.toString() });
+    return this.charts.every((c) => c.svg !== undefined) ? bundle() : this.prerender().then(bundle);
+  }
+}
+
+function inlineCode(html: string): string {
+  return html.replace(/`([^`]+)`/g, "<code>$1</code>");
+}

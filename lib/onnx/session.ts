@@ -1,0 +1,289 @@
+/**
+ * One session interface over ONNX Runtime's two official JavaScript bindings, which share one API:
+ * onnxruntime-node (native CPU kernels, loaded by Deno through Node-API; 2-3x faster on conv here) and
+ * onnxruntime-web (WASM; runs everywhere). `backend: "auto"` uses native when it loads and WASM otherwise;
+ * {@link OrtSession.backend} says which is in use. Both are pinned to the same release.
+ *
+ * The bindings are heavy (about 150 MB and 290 MB of npm cache), so they are imported lazily on first use
+ * with the specifier in a variable; importing this module costs nothing. onnxruntime-web defaults to one
+ * thread under Deno. Native sessions use the machine's cores unless `threads` says otherwise. WASM sessions
+ * default to ONE thread: measured here (Deno 2.9.6, onnxruntime-web 1.30.0, 2 cores), `numThreads = 2` deadlocks
+ * in `run()` for batches of 128+ images of the residual fixture (4 threads did not), so more WASM threads are opt-in
+ * via `threads` (process-wide, fixed at the first WASM session). Sessions are cached by model bytes, backend
+ * and threads.
+ *
+ * @module
+ */
+// Types only (1.2 MB package); the project pins npm: specifiers inside lib/ instead of an import map.
+// deno-lint-ignore no-import-prefix
+import type { InferenceSession as OrtInferenceSession, Tensor as OrtTensor } from "npm:onnxruntime-common@1.30.0";
+import { QuantlabError } from "../errors.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import type { OnnxModel } from "./model.ts";
+
+/** The pinned onnxruntime release used by both bindings. */
+export const ORT_VERSION = "1.30.0";
+const WEB_SPEC = `npm:onnxruntime-web@${ORT_VERSION}`;
+const NODE_SPEC = `npm:onnxruntime-node@${ORT_VERSION}`;
+
+/** An ONNX Runtime binding. */
+export type Backend = "node" | "web";
+
+/** Session options. */
+export interface SessionOptions {
+  /** `"auto"` (default: native if it loads, else WASM), `"node"` (native, error if unavailable) or `"web"`. */
+  backend?: "auto" | Backend;
+  /** Intra-op threads (default: the machine's cores for native, 1 for WASM). WASM: process-wide, fixed at first use. */
+  threads?: number;
+  /** Reuse a cached session for the same bytes, backend and threads (default true). */
+  cache?: boolean;
+}
+
+interface OrtModule {
+  InferenceSession: {
+    create(bytes: Uint8Array, options?: OrtInferenceSession.SessionOptions): Promise<OrtInferenceSession>;
+  };
+  Tensor: new (type: string, data: unknown, dims: readonly number[]) => OrtTensor;
+  env: { wasm: { numThreads?: number; simd?: boolean }; logLevel?: string };
+}
+
+const modules = new Map<Backend, Promise<OrtModule | null>>();
+let wasmThreads: number | undefined;
+
+function defaultThreads(): number {
+  const n = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency;
+  return Math.max(1, Math.min(16, n ?? 1));
+}
+
+function loadModule(backend: Backend): Promise<OrtModule | null> {
+  let p = modules.get(backend);
+  if (!p) {
+    const spec = backend === "node" ? NODE_SPEC : WEB_SPEC;
+    p = import(spec).then((m) => (m.default?.InferenceSession ? m.default : m) as OrtModule).catch(() => null);
+    modules.set(backend, p);
+  }
+  return p;
+}
+
+/**
+ * Load an ONNX Runtime binding: `"auto"` tries native then WASM. Throws `UNSUPPORTED` when the requested
+ * binding cannot load.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadBackend } from "./session.ts";
+ * const { backend } = await loadBackend("auto");
+ * console.log(backend); // "node" where native kernels load, else "web"
+ * ```
+ */
+export async function loadBackend(preferred: "auto" | Backend = "auto"): Promise<{ backend: Backend; ort: OrtModule }> {
+  const order: Backend[] = preferred === "auto" ? ["node", "web"] : [preferred];
+  for (const b of order) {
+    const ort = await loadModule(b);
+    if (ort) return { backend: b, ort };
+  }
+  throw new QuantlabError(
+    "UNSUPPORTED",
+    `onnxruntime-${
+      preferred === "auto" ? "node and onnxruntime-web" : preferred
+    }@${ORT_VERSION} could not be loaded (run with -A so npm packages and Node-API load)`,
+  );
+}
+
+/** Typed arrays ORT accepts as inputs besides quantlab tensors. */
+export type FeedValue = Tensor | { type: "int64"; data: BigInt64Array; dims: readonly number[] };
+
+/**
+ * A loaded model on one ONNX Runtime binding. Create with {@link createSession}.
+ *
+ * @example
+ * ```ts ignore
+ * import { createSession } from "./session.ts";
+ * import { OnnxModel } from "./model.ts";
+ * const s = await createSession(await OnnxModel.load("tests/fixtures/models/resnet8_op13.onnx"));
+ * const { logits } = await s.run({ input: Tensor.zeros([1, 1, 28, 28]) });
+ * ```
+ */
+export class OrtSession {
+  /** Which binding runs this session. */
+  readonly backend: Backend;
+  /** Intra-op threads in use. */
+  readonly threads: number;
+  #session: OrtInferenceSession;
+  #ort: OrtModule;
+
+  /** Use {@link createSession}. */
+  constructor(backend: Backend, threads: number, session: OrtInferenceSession, ort: OrtModule) {
+    this.backend = backend;
+    this.threads = threads;
+    this.#session = session;
+    this.#ort = ort;
+  }
+
+  /** Model input names. */
+  get inputNames(): readonly string[] {
+    return this.#session.inputNames;
+  }
+
+  /** Model output names. */
+  get outputNames(): readonly string[] {
+    return this.#session.outputNames;
+  }
+
+  /**
+   * Run the model. Feeds are quantlab tensors (float32, int8, uint8, int32) or int64 arrays; outputs come back
+   * as quantlab tensors (int64 outputs as int32 when they fit, bool as uint8, float64/float16 as float32).
+   * Throws `SHAPE_MISMATCH` or `INVALID_ARGUMENT` with ORT's message when the feeds do not fit the model.
+   */
+  async run(feeds: Record<string, FeedValue>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+    const ortFeeds: Record<string, OrtTensor> = {};
+    for (const name of this.inputNames) {
+      if (!(name in feeds)) {
+        throw new QuantlabError(
+          "INVALID_ARGUMENT",
+          `session run: missing feed "${name}" (model inputs: ${this.inputNames.join(", ")})`,
+        );
+      }
+    }
+    for (const [name, v] of Object.entries(feeds)) {
+      const type = v instanceof Tensor ? v.dtype : v.type;
+      ortFeeds[name] = new this.#ort.Tensor(type, v.data, [...dimsOf(v)]);
+    }
+    let result: Record<string, OrtTensor>;
+    try {
+      result =
+        (outputs ? await this.#session.run(ortFeeds, [...outputs]) : await this.#session.run(ortFeeds)) as Record<
+          string,
+          OrtTensor
+        >;
+    } catch (e) {
+      const msg = String((e as Error)?.message ?? e);
+      const code = /shape|dimension|rank/i.test(msg) ? "SHAPE_MISMATCH" : "INVALID_ARGUMENT";
+      throw new QuantlabError(code, `onnxruntime-${this.backend} run failed: ${msg}`, { cause: e });
+    }
+    const out: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(result)) out[name] = fromOrt(name, t);
+    return out;
+  }
+
+  /** Free the native/WASM session (it is also dropped from the cache). */
+  async release(): Promise<void> {
+    for (const [k, v] of cache) if ((await v.catch(() => null)) === this) cache.delete(k);
+    await this.#session.release();
+  }
+}
+
+function dimsOf(v: FeedValue): readonly number[] {
+  return v instanceof Tensor ? v.shape : v.dims;
+}
+
+function fromOrt(name: string, t: OrtTensor): Tensor {
+  const dims = t.dims.map(Number);
+  const d = t.data as unknown;
+  switch (t.type) {
+    case "float32":
+    case "int8":
+    case "uint8":
+    case "int32":
+      return new Tensor(d as Float32Array, dims, name);
+    case "bool":
+      return new Tensor(Uint8Array.from(d as Uint8Array), dims, name);
+    case "float64":
+    case "float16":
+      return new Tensor(Float32Array.from(d as Float64Array), dims, name);
+    case "int64": {
+      const src = d as BigInt64Array;
+      const out = new Int32Array(src.length);
+      for (let i = 0; i < src.length; i++) {
+        const v = Number(src[i]);
+        if (v !== (v | 0)) {
+          throw new QuantlabError("UNSUPPORTED", `output "${name}": int64 value ${src[i]} does not fit int32`);
+        }
+        out[i] = v;
+      }
+      return new Tensor(out, dims, name);
+    }
+  }
+  throw new QuantlabError("UNSUPPORTED", `output "${name}" has type ${t.type}, which quantlab tensors cannot hold`);
+}
+
+const cache = new Map<string, Promise<OrtSession>>();
+
+function fingerprint(bytes: Uint8Array): string {
+  // FNV-1a over all bytes, plus the length: cheap next to session creation.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return `${bytes.length}:${(h >>> 0).toString(16)}`;
+}
+
+/**
+ * Create (or reuse from the cache) an ONNX Runtime session for a model or its bytes.
+ *
+ * @example
+ * ```ts ignore
+ * import { createSession } from "./session.ts";
+ * const s = await createSession(bytes, { backend: "web", threads: 2 });
+ * console.log(s.backend, s.threads);
+ * ```
+ */
+export async function createSession(model: OnnxModel | Uint8Array, options: SessionOptions = {}): Promise<OrtSession> {
+  const bytes = model instanceof Uint8Array ? model : model.encode();
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+    throw new QuantlabError("INVALID_ARGUMENT", `session threads must be a positive integer, got ${options.threads}`);
+  }
+  const { backend, ort } = await loadBackend(options.backend ?? "auto");
+  const requested = options.threads ?? (backend === "web" ? 1 : defaultThreads());
+  let threads = requested;
+  if (backend === "web") {
+    // numThreads is process-wide and read when the WASM module initialises (first session).
+    if (wasmThreads === undefined) {
+      ort.env.wasm.numThreads = requested;
+      wasmThreads = requested;
+    }
+    threads = wasmThreads;
+  }
+  const key = `${backend}|${threads}|${fingerprint(bytes)}`;
+  const useCache = options.cache ?? true;
+  const hit = useCache ? cache.get(key) : undefined;
+  if (hit) return hit;
+  const made = (async () => {
+    try {
+      const s = await ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: backend === "node" ? threads : undefined,
+        graphOptimizationLevel: "all",
+        logSeverityLevel: 3,
+      });
+      return new OrtSession(backend, threads, s, ort);
+    } catch (e) {
+      cache.delete(key);
+      const label = model instanceof Uint8Array ? "model bytes" : model.source;
+      throw new QuantlabError(
+        "MALFORMED_MODEL",
+        `onnxruntime-${backend} rejected ${label}: ${String((e as Error)?.message ?? e)}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  })();
+  if (useCache) cache.set(key, made);
+  return made;
+}
+
+/**
+ * Drop every cached session (releasing them).
+ *
+ * @example
+ * ```ts
+ * import { clearSessionCache } from "./session.ts";
+ * await clearSessionCache();
+ * ```
+ */
+export async function clearSessionCache(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  for (const p of all) {
+    const s = await p.catch(() => null);
+    if (s) await s.release().catch(() => {});
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * Charts: vega-lite v5 spec builders and headless SVG rendering.
+ *
+ * @module
+ */
+export * from "./render.ts";
+export * from "./chart.ts";
+export * from "./charts.ts";
+export * from "./inspect.ts";

@@ -89,7 +89,12 @@ export interface PeerRow {
 
 /** Print a table of comparisons with speed-up ratios (peer / ours) and targets. Returns the text. */
 export function printComparison(title: string, peer: string, rows: PeerRow[]): string {
-  const lines = [`## ${title}`, "", `| case | quantlab ms | ${peer} ms | speed-up (${peer}/quantlab) | target |`, "|---|---:|---:|---:|---|"];
+  const lines = [
+    `## ${title}`,
+    "",
+    `| case | quantlab ms | ${peer} ms | speed-up (${peer}/quantlab) | target |`,
+    "|---|---:|---:|---:|---|",
+  ];
   for (const r of rows) {
     const ratio = r.peerMs / r.oursMs;
     const target = r.maxRatio === undefined

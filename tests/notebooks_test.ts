@@ -78,7 +78,7 @@ Deno.test({
             'import { quantizer, errorVsBitsChart, sqnr } from "quantlab";\n' +
               "const x = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));\n" +
               "const rows = [2, 4, 8].map((bits) => ({ bits, method: 'min-max', value: sqnr(x, quantizer().int(bits).fakeQuantize(x).values) }));\n" +
-              '// one write: the Deno 2.9 kernel can drop a second stream message that arrives after the reply\n' +
+              "// one write: the Deno 2.9 kernel can drop a second stream message that arrives after the reply\n" +
               'console.log("cwd=" + Deno.cwd() + "\\nsqnr8=" + rows[2].value.toFixed(1));',
           ),
           cell('await errorVsBitsChart(rows, { metric: "sqnr", title: "outside" }).render()'),

@@ -27,11 +27,11 @@ export {
   type ModelInput,
   modelWeights,
   pickWeight,
-  syntheticWeights,
   type SyntheticWeightOptions,
+  syntheticWeights,
   type WeightKind,
-  weightStats,
   type WeightStats,
+  weightStats,
   type WeightTensor,
 } from "./weights.ts";
 export {

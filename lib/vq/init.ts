@@ -84,7 +84,7 @@ export function kmeansPlusPlus(
   d: number,
   k: number,
   seed: number,
-  trials = 2 + Math.floor(Math.log(k)),
+  trials: number = 2 + Math.floor(Math.log(k)),
 ): Float32Array {
   const prng = new Prng(seed);
   const out = new Float32Array(k * d);

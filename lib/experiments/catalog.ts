@@ -12,6 +12,8 @@ import { stochasticRoundingExperiment } from "./stochastic_rounding.ts";
 import { nonUniformExperiment } from "./non_uniform.ts";
 import { vectorQuantizationExperiment } from "./vector_quantization.ts";
 import { binaryTernaryExperiment } from "./binary_ternary.ts";
+import { ptqOnnxExperiment } from "./ptq_onnx.ts";
+import { integerOnlyExperiment } from "./integer_only.ts";
 
 /** The built-in experiments in order. */
 export const BUILTIN_EXPERIMENTS = Object.freeze([
@@ -22,6 +24,8 @@ export const BUILTIN_EXPERIMENTS = Object.freeze([
   nonUniformExperiment,
   vectorQuantizationExperiment,
   binaryTernaryExperiment,
+  ptqOnnxExperiment,
+  integerOnlyExperiment,
 ]);
 
 for (const e of BUILTIN_EXPERIMENTS) registerExperiment(e, { replace: true });

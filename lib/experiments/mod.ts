@@ -59,3 +59,18 @@ export {
   type ExtremeResult,
   thresholdSweep,
 } from "./binary_ternary.ts";
+export {
+  type LoadedModel,
+  loadExperimentModel,
+  loadFashionOrNote,
+  type OnnxExperimentOptions,
+  ptqOnnxComparison,
+  ptqOnnxExperiment,
+  skippedReport,
+} from "./ptq_onnx.ts";
+export {
+  integerOnlyComparison,
+  integerOnlyExperiment,
+  requantizationTable,
+  type RequantLayer,
+} from "./integer_only.ts";

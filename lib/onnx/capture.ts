@@ -34,7 +34,6 @@ const INT64_OPS = new Set(["Shape", "Size", "NonZero", "ArgMax", "ArgMin", "NonM
  * ```ts
  * import { inferElemTypes } from "./capture.ts";
  * import { OnnxModel as Model } from "./model.ts";
-import { createSession, type FeedValue, type SessionOptions } from "./session.ts";
  * import { emptyModel } from "./proto.ts";
  * const p = emptyModel(17);
  * p.graph.input.push({ name: "x", type: { tensorType: { elemType: 1 } } });
@@ -96,7 +95,6 @@ export function inferElemTypes(model: OnnxModel): Map<string, number> {
  * ```ts
  * import { exposeValues } from "./capture.ts";
  * import { OnnxModel as Model } from "./model.ts";
-import { createSession, type FeedValue, type SessionOptions } from "./session.ts";
  * import { emptyModel } from "./proto.ts";
  * const p = emptyModel(17);
  * p.graph.input.push({ name: "x", type: { tensorType: { elemType: 1 } } });

@@ -19,7 +19,7 @@
  */
 import { QuantlabError } from "../errors.ts";
 import { inferElemTypes } from "../onnx/capture.ts";
-import { attrInt, GraphBuilder, indexGraph, intAttr } from "../onnx/graph.ts";
+import { attrInt, GraphBuilder, indexGraph, intAttr, removeDeadNodes } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { DataType, tensorValues } from "../onnx/tensor_data.ts";
 import { quantizeTensor } from "../quant/affine.ts";
@@ -355,6 +355,9 @@ export function insertQdq(
     }
   }
   g.node = newNodes;
+  // The float weights were replaced by their int8 codes + DequantizeLinear: drop them so the QDQ model is not
+  // larger than the float one.
+  removeDeadNodes(g);
   m.validate();
   const allAct = new Map(act);
   for (const c of plan.constants) {

@@ -57,7 +57,7 @@ Deno.test("report: text, markdown and HTML renderings", async () => {
 
 Deno.test("registry: built-ins are registered in order; ids are unique and validated", () => {
   const ids = listExperiments().map((e) => e.id);
-  assert.deepEqual(ids.slice(0, 7), [
+  assert.deepEqual(ids.slice(0, 9), [
     "uniform",
     "calibration",
     "granularity",
@@ -65,6 +65,8 @@ Deno.test("registry: built-ins are registered in order; ids are unique and valid
     "non-uniform",
     "vector-quantization",
     "binary-ternary",
+    "ptq-onnx",
+    "integer-only",
   ]);
   assert.deepEqual(BUILTIN_EXPERIMENTS.map((e) => e.id), ids.slice(0, BUILTIN_EXPERIMENTS.length));
   for (const e of BUILTIN_EXPERIMENTS) {

@@ -6,39 +6,39 @@
  * 4 rows, depth in chunks of 8): the kernel loads one 8-value chunk of each of
  * 4 rows of A and 4 columns of B, and keeps 16 `i32x4` accumulators for the
  * 4x4 output block. Lane sums wrap modulo 2^32, the same as int32 accumulation.
- * The module is assembled at load time from the instruction list below.
+ * The module is assembled at load time from the instruction list below (encoders
+ * and module layout from `../tensor/wasm_asm.ts`).
  *
  * @module
  */
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
+import {
+  assembleModule,
+  brIf,
+  END,
+  I32,
+  I32_ADD,
+  I32_MUL,
+  I32_SUB,
+  i32Const as i32c,
+  I32X4_ADD,
+  localGet as get,
+  localInc as inc,
+  localSet as set,
+  LOOP,
+  simd,
+  uleb,
+  V128,
+  v128ConstI32,
+  v128Load,
+} from "../tensor/wasm_asm.ts";
 
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function str(s: string): number[] {
-  const b = [...new TextEncoder().encode(s)];
-  return [...uleb(b.length), ...b];
-}
-
-// opcodes
-const LGET = 0x20, LSET = 0x21, I32C = 0x41, ADD = 0x6a, SUB = 0x6b, MUL = 0x6c, LTU = 0x49, BRIF = 0x0d;
-const LOOP = [0x03, 0x40], END = 0x0b, I32STORE = 0x36;
-const V128LOAD = (offset: number) => [0xfd, 0x00, 4, ...uleb(offset)];
-const V128ZERO = [0xfd, 0x0c, ...new Array(16).fill(0)];
-const I32X4ADD = [0xfd, 0xae, 0x01];
-const DOT = [0xfd, 0xba, 0x01];
-const LANE = (l: number) => [0xfd, 0x1b, l];
+// Instructions only this kernel uses.
+const I32_LT_U = [0x49];
+const I32_STORE = (offset: number) => [0x36, 2, ...uleb(offset)]; // i32.store align=4
+const V128_ZERO = v128ConstI32(0, 0, 0, 0);
+const DOT = simd(0xba); // i32x4.dot_i16x8_s
+const EXTRACT_LANE = (l: number) => [...simd(0x1b), l]; // i32x4.extract_lane
 
 // params: a, b, c, mb, nb, k8, ldc; locals: i, j, p, pa, pb, row (i32); acc[16], va[4], vb[4] (v128)
 const A = 0, B = 1, C = 2, MB = 3, NB = 4, K8 = 5, LDC = 6;
@@ -47,69 +47,58 @@ const ACC = 13, VA = 29, VB = 33;
 
 function body(): number[] {
   const code: number[] = [];
-  const e = (...xs: (number | number[])[]) => {
-    for (const x of xs) typeof x === "number" ? code.push(x) : code.push(...x);
+  const e = (...parts: (readonly number[])[]) => {
+    for (const p of parts) code.push(...p);
   };
-  e(I32C, 0, LSET, I);
+  e(i32c(0), set(I));
   e(LOOP); // i
-  e(I32C, 0, LSET, J);
+  e(i32c(0), set(J));
   e(LOOP); // j
-  for (let q = 0; q < 16; q++) e(V128ZERO, LSET, ACC + q);
+  for (let q = 0; q < 16; q++) e(V128_ZERO, set(ACC + q));
   // pa = a + i * k8 * 64; pb = b + j * k8 * 64
-  e(LGET, A, LGET, I, LGET, K8, MUL, I32C, 0xc0, 0x00, MUL, ADD, LSET, PA);
-  e(LGET, B, LGET, J, LGET, K8, MUL, I32C, 0xc0, 0x00, MUL, ADD, LSET, PB);
-  e(LGET, K8, LSET, P);
+  e(get(A), get(I), get(K8), I32_MUL, i32c(64), I32_MUL, I32_ADD, set(PA));
+  e(get(B), get(J), get(K8), I32_MUL, i32c(64), I32_MUL, I32_ADD, set(PB));
+  e(get(K8), set(P));
   e(LOOP); // p
-  for (let r = 0; r < 4; r++) e(LGET, PA, V128LOAD(16 * r), LSET, VA + r);
-  for (let s = 0; s < 4; s++) e(LGET, PB, V128LOAD(16 * s), LSET, VB + s);
+  for (let r = 0; r < 4; r++) e(get(PA), v128Load(16 * r), set(VA + r));
+  for (let s = 0; s < 4; s++) e(get(PB), v128Load(16 * s), set(VB + s));
   for (let r = 0; r < 4; r++) {
     for (let s = 0; s < 4; s++) {
-      e(LGET, ACC + r * 4 + s, LGET, VA + r, LGET, VB + s, DOT, I32X4ADD, LSET, ACC + r * 4 + s);
+      e(get(ACC + r * 4 + s), get(VA + r), get(VB + s), DOT, I32X4_ADD, set(ACC + r * 4 + s));
     }
   }
-  e(LGET, PA, I32C, 0xc0, 0x00, ADD, LSET, PA);
-  e(LGET, PB, I32C, 0xc0, 0x00, ADD, LSET, PB);
-  e(LGET, P, I32C, 1, SUB, LSET, P, LGET, P, BRIF, 0);
+  e(inc(PA, 64), inc(PB, 64));
+  e(get(P), i32c(1), I32_SUB, set(P), get(P), brIf(0));
   e(END);
   // store the 4x4 block: c[((i*4 + r) * ldc + j*4 + s) * 4] = sum of lanes of acc[r][s]
   for (let r = 0; r < 4; r++) {
     // row = c + ((i*4 + r) * ldc + j*4) * 4
-    e(LGET, C, LGET, I, I32C, 4, MUL, I32C, r, ADD, LGET, LDC, MUL, LGET, J, I32C, 4, MUL, ADD, I32C, 4, MUL, ADD);
-    e(LSET, ROW);
+    e(get(C), get(I), i32c(4), I32_MUL, i32c(r), I32_ADD, get(LDC), I32_MUL, get(J), i32c(4), I32_MUL, I32_ADD);
+    e(i32c(4), I32_MUL, I32_ADD, set(ROW));
     for (let s = 0; s < 4; s++) {
       const q = ACC + r * 4 + s;
-      e(LGET, ROW);
-      e(LGET, q, LANE(0), LGET, q, LANE(1), ADD, LGET, q, LANE(2), ADD, LGET, q, LANE(3), ADD);
-      e(I32STORE, 2, ...uleb(4 * s));
+      e(get(ROW));
+      e(get(q), EXTRACT_LANE(0), get(q), EXTRACT_LANE(1), I32_ADD, get(q), EXTRACT_LANE(2), I32_ADD);
+      e(get(q), EXTRACT_LANE(3), I32_ADD, I32_STORE(4 * s));
     }
   }
-  e(LGET, J, I32C, 1, ADD, LSET, J, LGET, J, LGET, NB, LTU, BRIF, 0);
+  e(inc(J, 1), get(J), get(NB), I32_LT_U, brIf(0));
   e(END);
-  e(LGET, I, I32C, 1, ADD, LSET, I, LGET, I, LGET, MB, LTU, BRIF, 0);
+  e(inc(I, 1), get(I), get(MB), I32_LT_U, brIf(0));
   e(END);
-  e(END);
-  const locals = [2, 6, 0x7f, 24, 0x7b];
-  const fn = [...locals, ...code];
-  return [...uleb(fn.length), ...fn];
+  return code;
 }
 
-function assemble(): Uint8Array {
-  const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [1, 0x60, 7, ...new Array(7).fill(0x7f), 0]),
-    ...section(3, [1, 0]),
-    ...section(5, [1, 0, 1]),
-    ...section(7, [2, ...str("gemm"), 0x00, 0, ...str("mem"), 0x02, 0]),
-    ...section(10, [1, ...body()]),
-  ];
-  return new Uint8Array(bytes);
+function assemble(): Uint8Array<ArrayBuffer> {
+  return assembleModule({
+    functions: [{
+      name: "gemm",
+      params: Array(7).fill(I32),
+      locals: [...Array(6).fill(I32), ...Array(24).fill(V128)],
+      body: body(),
+    }],
+    memory: { pages: 1, export: "mem" },
+  });
 }
 
 interface Kernel {
@@ -122,7 +111,7 @@ let kernel: Kernel | null | undefined;
 function load(): Kernel | null {
   if (kernel !== undefined) return kernel;
   try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(assemble() as BufferSource));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(assemble()));
     kernel = instance.exports as unknown as Kernel;
   } catch {
     kernel = null;

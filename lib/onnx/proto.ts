@@ -224,6 +224,12 @@ export const MAX_GRAPH_DEPTH = 32;
 
 type R = ProtoReader;
 
+/** Check that field `name` has wire type `expected` (else `MALFORMED_MODEL`), then return `r` to read its value. */
+function read(r: R, wire: number, expected: number, name: string): R {
+  r.expect(wire, expected, name);
+  return r;
+}
+
 function keepUnknown(r: R, wire: number, tagStart: number, into: { unknown?: Uint8Array[] }): void {
   (into.unknown ??= []).push(r.skip(wire, tagStart));
 }
@@ -232,8 +238,8 @@ function decodeEntry(r: R): StringEntry {
   const e: StringEntry = { key: "", value: "" };
   while (r.more()) {
     const { field, wire } = r.tag();
-    if (field === 1) (r.expect(wire, 2, "key"), e.key = r.string());
-    else if (field === 2) (r.expect(wire, 2, "value"), e.value = r.string());
+    if (field === 1) e.key = read(r, wire, 2, "key").string();
+    else if (field === 2) e.value = read(r, wire, 2, "value").string();
     else r.skip(wire, r.pos);
   }
   return e;
@@ -243,8 +249,8 @@ function decodeOpset(r: R): OpsetImport {
   const o: OpsetImport = { domain: "", version: 0 };
   while (r.more()) {
     const { field, wire } = r.tag();
-    if (field === 1) (r.expect(wire, 2, "domain"), o.domain = r.string());
-    else if (field === 2) (r.expect(wire, 0, "version"), o.version = r.int64());
+    if (field === 1) o.domain = read(r, wire, 2, "domain").string();
+    else if (field === 2) o.version = read(r, wire, 0, "version").int64();
     else r.skip(wire, r.pos);
   }
   return o;
@@ -262,8 +268,7 @@ function decodeTensor(r: R): TensorProto {
         r.repeated(wire, WireType.VARINT, (s) => t.dims.push(s.int64()));
         break;
       case 2:
-        r.expect(wire, 0, "data_type");
-        t.dataType = r.int32();
+        t.dataType = read(r, wire, 0, "data_type").int32();
         break;
       case 4:
         r.repeated(wire, WireType.I32, (s) => floats.push(s.float()));
@@ -272,19 +277,16 @@ function decodeTensor(r: R): TensorProto {
         r.repeated(wire, WireType.VARINT, (s) => ints.push(s.int32()));
         break;
       case 6:
-        r.expect(wire, 2, "string_data");
-        (t.stringData ??= []).push(r.bytesCopy());
+        (t.stringData ??= []).push(read(r, wire, 2, "string_data").bytesCopy());
         break;
       case 7:
         r.repeated(wire, WireType.VARINT, (s) => i64.push(s.int64Big()));
         break;
       case 8:
-        r.expect(wire, 2, "name");
-        t.name = r.string();
+        t.name = read(r, wire, 2, "name").string();
         break;
       case 9:
-        r.expect(wire, 2, "raw_data");
-        t.rawData = r.bytesCopy();
+        t.rawData = read(r, wire, 2, "raw_data").bytesCopy();
         break;
       case 10:
         r.repeated(wire, WireType.I64, (s) => doubles.push(s.double()));
@@ -293,16 +295,13 @@ function decodeTensor(r: R): TensorProto {
         r.repeated(wire, WireType.VARINT, (s) => u64.push(s.uint64Big()));
         break;
       case 12:
-        r.expect(wire, 2, "doc_string");
-        t.docString = r.string();
+        t.docString = read(r, wire, 2, "doc_string").string();
         break;
       case 13:
-        r.expect(wire, 2, "external_data");
-        (t.externalData ??= []).push(decodeEntry(r.sub(`${r.where}.external_data`)));
+        (t.externalData ??= []).push(decodeEntry(read(r, wire, 2, "external_data").sub(`${r.where}.external_data`)));
         break;
       case 14:
-        r.expect(wire, 0, "data_location");
-        t.dataLocation = r.int32();
+        t.dataLocation = read(r, wire, 0, "data_location").int32();
         break;
       default:
         keepUnknown(r, wire, tagStart, t);
@@ -320,9 +319,9 @@ function decodeDim(r: R): Dim {
   const d: Dim = {};
   while (r.more()) {
     const { field, wire } = r.tag();
-    if (field === 1) (r.expect(wire, 0, "dim_value"), d.value = r.int64());
-    else if (field === 2) (r.expect(wire, 2, "dim_param"), d.param = r.string());
-    else if (field === 3) (r.expect(wire, 2, "denotation"), d.denotation = r.string());
+    if (field === 1) d.value = read(r, wire, 0, "dim_value").int64();
+    else if (field === 2) d.param = read(r, wire, 2, "dim_param").string();
+    else if (field === 3) d.denotation = read(r, wire, 2, "denotation").string();
     else r.skip(wire, r.pos);
   }
   return d;
@@ -338,14 +337,13 @@ function decodeType(r: R): TypeProto {
       const tt: { elemType: number; shape?: Dim[] } = { elemType: 0 };
       while (s.more()) {
         const f = s.tag();
-        if (f.field === 1) (s.expect(f.wire, 0, "elem_type"), tt.elemType = s.int32());
+        if (f.field === 1) tt.elemType = read(s, f.wire, 0, "elem_type").int32();
         else if (f.field === 2) {
-          s.expect(f.wire, 2, "shape");
-          const sh = s.sub(`${s.where}.shape`);
+          const sh = read(s, f.wire, 2, "shape").sub(`${s.where}.shape`);
           tt.shape = [];
           while (sh.more()) {
             const g = sh.tag();
-            if (g.field === 1) (sh.expect(g.wire, 2, "dim"), tt.shape.push(decodeDim(sh.sub(`${sh.where}.dim`))));
+            if (g.field === 1) tt.shape.push(decodeDim(read(sh, g.wire, 2, "dim").sub(`${sh.where}.dim`)));
             else sh.skip(g.wire, sh.pos);
           }
         } else s.skip(f.wire, s.pos);
@@ -362,9 +360,9 @@ function decodeValueInfo(r: R): ValueInfo {
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
-    if (field === 1) (r.expect(wire, 2, "name"), v.name = r.string());
-    else if (field === 2) (r.expect(wire, 2, "type"), v.type = decodeType(r.sub(`${r.where}.type`)));
-    else if (field === 3) (r.expect(wire, 2, "doc_string"), v.docString = r.string());
+    if (field === 1) v.name = read(r, wire, 2, "name").string();
+    else if (field === 2) v.type = decodeType(read(r, wire, 2, "type").sub(`${r.where}.type`));
+    else if (field === 3) v.docString = read(r, wire, 2, "doc_string").string();
     else keepUnknown(r, wire, tagStart, v);
   }
   return v;
@@ -378,32 +376,25 @@ function decodeAttribute(r: R, depth: number): AttributeProto {
     const w = r.where;
     switch (field) {
       case 1:
-        r.expect(wire, 2, "name");
-        a.name = r.string();
+        a.name = read(r, wire, 2, "name").string();
         break;
       case 20:
-        r.expect(wire, 0, "type");
-        a.type = r.int32();
+        a.type = read(r, wire, 0, "type").int32();
         break;
       case 2:
-        r.expect(wire, 5, "f");
-        a.f = r.float();
+        a.f = read(r, wire, 5, "f").float();
         break;
       case 3:
-        r.expect(wire, 0, "i");
-        a.i = r.int64();
+        a.i = read(r, wire, 0, "i").int64();
         break;
       case 4:
-        r.expect(wire, 2, "s");
-        a.s = r.bytesCopy();
+        a.s = read(r, wire, 2, "s").bytesCopy();
         break;
       case 5:
-        r.expect(wire, 2, "t");
-        a.t = decodeTensor(r.sub(`${w}.t`));
+        a.t = decodeTensor(read(r, wire, 2, "t").sub(`${w}.t`));
         break;
       case 6:
-        r.expect(wire, 2, "g");
-        a.g = decodeGraph(r.sub(`${w}.g`), depth + 1);
+        a.g = decodeGraph(read(r, wire, 2, "g").sub(`${w}.g`), depth + 1);
         break;
       case 7:
         r.repeated(wire, WireType.I32, (s) => (a.floats ??= []).push(s.float()));
@@ -412,24 +403,23 @@ function decodeAttribute(r: R, depth: number): AttributeProto {
         r.repeated(wire, WireType.VARINT, (s) => (a.ints ??= []).push(s.int64()));
         break;
       case 9:
-        r.expect(wire, 2, "strings");
-        (a.strings ??= []).push(r.bytesCopy());
+        (a.strings ??= []).push(read(r, wire, 2, "strings").bytesCopy());
         break;
       case 10:
-        r.expect(wire, 2, "tensors");
-        (a.tensors ??= []).push(decodeTensor(r.sub(`${w}.tensors[${a.tensors?.length ?? 0}]`)));
+        (a.tensors ??= []).push(
+          decodeTensor(read(r, wire, 2, "tensors").sub(`${w}.tensors[${a.tensors?.length ?? 0}]`)),
+        );
         break;
       case 11:
-        r.expect(wire, 2, "graphs");
-        (a.graphs ??= []).push(decodeGraph(r.sub(`${w}.graphs[${a.graphs?.length ?? 0}]`), depth + 1));
+        (a.graphs ??= []).push(
+          decodeGraph(read(r, wire, 2, "graphs").sub(`${w}.graphs[${a.graphs?.length ?? 0}]`), depth + 1),
+        );
         break;
       case 13:
-        r.expect(wire, 2, "doc_string");
-        a.docString = r.string();
+        a.docString = read(r, wire, 2, "doc_string").string();
         break;
       case 21:
-        r.expect(wire, 2, "ref_attr_name");
-        a.refAttrName = r.string();
+        a.refAttrName = read(r, wire, 2, "ref_attr_name").string();
         break;
       default:
         keepUnknown(r, wire, tagStart, a);
@@ -461,32 +451,27 @@ function decodeNode(r: R, depth: number): NodeProto {
     const { field, wire } = r.tag();
     switch (field) {
       case 1:
-        r.expect(wire, 2, "input");
-        n.input.push(r.string());
+        n.input.push(read(r, wire, 2, "input").string());
         break;
       case 2:
-        r.expect(wire, 2, "output");
-        n.output.push(r.string());
+        n.output.push(read(r, wire, 2, "output").string());
         break;
       case 3:
-        r.expect(wire, 2, "name");
-        n.name = r.string();
+        n.name = read(r, wire, 2, "name").string();
         break;
       case 4:
-        r.expect(wire, 2, "op_type");
-        n.opType = r.string();
+        n.opType = read(r, wire, 2, "op_type").string();
         break;
       case 7:
-        r.expect(wire, 2, "domain");
-        n.domain = r.string();
+        n.domain = read(r, wire, 2, "domain").string();
         break;
       case 5:
-        r.expect(wire, 2, "attribute");
-        n.attribute.push(decodeAttribute(r.sub(`${r.where}.attribute[${n.attribute.length}]`), depth));
+        n.attribute.push(
+          decodeAttribute(read(r, wire, 2, "attribute").sub(`${r.where}.attribute[${n.attribute.length}]`), depth),
+        );
         break;
       case 6:
-        r.expect(wire, 2, "doc_string");
-        n.docString = r.string();
+        n.docString = read(r, wire, 2, "doc_string").string();
         break;
       default:
         keepUnknown(r, wire, tagStart, n);
@@ -504,32 +489,27 @@ function decodeGraph(r: R, depth: number): GraphProto {
     const w = r.where;
     switch (field) {
       case 1:
-        r.expect(wire, 2, "node");
-        g.node.push(decodeNode(r.sub(`${w}.node[${g.node.length}]`), depth));
+        g.node.push(decodeNode(read(r, wire, 2, "node").sub(`${w}.node[${g.node.length}]`), depth));
         break;
       case 2:
-        r.expect(wire, 2, "name");
-        g.name = r.string();
+        g.name = read(r, wire, 2, "name").string();
         break;
       case 5:
-        r.expect(wire, 2, "initializer");
-        g.initializer.push(decodeTensor(r.sub(`${w}.initializer[${g.initializer.length}]`)));
+        g.initializer.push(
+          decodeTensor(read(r, wire, 2, "initializer").sub(`${w}.initializer[${g.initializer.length}]`)),
+        );
         break;
       case 10:
-        r.expect(wire, 2, "doc_string");
-        g.docString = r.string();
+        g.docString = read(r, wire, 2, "doc_string").string();
         break;
       case 11:
-        r.expect(wire, 2, "input");
-        g.input.push(decodeValueInfo(r.sub(`${w}.input[${g.input.length}]`)));
+        g.input.push(decodeValueInfo(read(r, wire, 2, "input").sub(`${w}.input[${g.input.length}]`)));
         break;
       case 12:
-        r.expect(wire, 2, "output");
-        g.output.push(decodeValueInfo(r.sub(`${w}.output[${g.output.length}]`)));
+        g.output.push(decodeValueInfo(read(r, wire, 2, "output").sub(`${w}.output[${g.output.length}]`)));
         break;
       case 13:
-        r.expect(wire, 2, "value_info");
-        g.valueInfo.push(decodeValueInfo(r.sub(`${w}.value_info[${g.valueInfo.length}]`)));
+        g.valueInfo.push(decodeValueInfo(read(r, wire, 2, "value_info").sub(`${w}.value_info[${g.valueInfo.length}]`)));
         break;
       default:
         keepUnknown(r, wire, tagStart, g);
@@ -583,41 +563,34 @@ export function decodeModel(bytes: Uint8Array, source = "model"): ModelProto {
       const { field, wire } = r.tag();
       switch (field) {
         case 1:
-          r.expect(wire, 0, "ir_version");
-          m.irVersion = r.int64();
+          m.irVersion = read(r, wire, 0, "ir_version").int64();
           break;
         case 2:
-          r.expect(wire, 2, "producer_name");
-          m.producerName = r.string();
+          m.producerName = read(r, wire, 2, "producer_name").string();
           break;
         case 3:
-          r.expect(wire, 2, "producer_version");
-          m.producerVersion = r.string();
+          m.producerVersion = read(r, wire, 2, "producer_version").string();
           break;
         case 4:
-          r.expect(wire, 2, "domain");
-          m.domain = r.string();
+          m.domain = read(r, wire, 2, "domain").string();
           break;
         case 5:
-          r.expect(wire, 0, "model_version");
-          m.modelVersion = r.int64();
+          m.modelVersion = read(r, wire, 0, "model_version").int64();
           break;
         case 6:
-          r.expect(wire, 2, "doc_string");
-          m.docString = r.string();
+          m.docString = read(r, wire, 2, "doc_string").string();
           break;
         case 7:
-          r.expect(wire, 2, "graph");
-          m.graph = decodeGraph(r.sub(`${source}: ModelProto.graph`), 0);
+          m.graph = decodeGraph(read(r, wire, 2, "graph").sub(`${source}: ModelProto.graph`), 0);
           sawGraph = true;
           break;
         case 8:
-          r.expect(wire, 2, "opset_import");
-          m.opsetImport.push(decodeOpset(r.sub(`${source}: ModelProto.opset_import`)));
+          m.opsetImport.push(decodeOpset(read(r, wire, 2, "opset_import").sub(`${source}: ModelProto.opset_import`)));
           break;
         case 14:
-          r.expect(wire, 2, "metadata_props");
-          m.metadataProps.push(decodeEntry(r.sub(`${source}: ModelProto.metadata_props`)));
+          m.metadataProps.push(
+            decodeEntry(read(r, wire, 2, "metadata_props").sub(`${source}: ModelProto.metadata_props`)),
+          );
           break;
         default:
           keepUnknown(r, wire, tagStart, m);

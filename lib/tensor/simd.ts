@@ -15,63 +15,39 @@
  * @module
  */
 
+import {
+  assembleModule,
+  BLOCK,
+  br,
+  brIf,
+  END,
+  F32,
+  f32Const,
+  F32X4_ADD,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  I32,
+  I32_SUB,
+  i32Const as i32c,
+  I32X4_SPLAT,
+  localGet as get,
+  localInc,
+  localSet as set,
+  LOOP,
+  simd,
+  V128,
+  v128Load,
+  v128Store,
+} from "./wasm_asm.ts";
+
 const CHUNK = 16384; // floats per scratch chunk (64 KiB)
 const RES = 0; // byte offset of the 48-byte result area
 const BUF = 64; // byte offset of the scratch buffer
 
-// --- a tiny WebAssembly assembler -------------------------------------------------------------
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function f32const(v: number): number[] {
-  const b = new Uint8Array(new Float32Array([v]).buffer);
-  return [0x43, ...b];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const i32c = (v: number) => [0x41, ...sleb(v)];
-const LOAD_AT = (off: number) => [...simd(0x00), 4, ...uleb(off)]; // v128.load align=16
-const STORE_AT = (off: number) => [...simd(0x0b), 4, ...uleb(off)];
-const I32X4_SPLAT = simd(0x11), F32X4_SPLAT = simd(0x13);
 const V128_AND = simd(0x4e), I32X4_MAX_S = simd(0xb8);
-const F32X4_ADD = simd(0xe4), F32X4_SUB = simd(0xe5), F32X4_MUL = simd(0xe6);
 const F32X4_PMIN = simd(0xea), F32X4_PMAX = simd(0xeb);
-const I32_ADD = [0x6a], I32_SUB = [0x6b], I32_EQZ = [0x45];
-const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
-const BR = (d: number) => [0x0c, ...uleb(d)], BR_IF = (d: number) => [0x0d, ...uleb(d)];
+const I32_EQZ = [0x45];
 
 const UNROLL = 4; // vectors per loop iteration: 16 floats
 
@@ -85,25 +61,25 @@ function minMaxBody(): number[] {
   const VMIN = 2, VMAX = 6, VBITS = 10, VMASK = 11, V = 12;
   const code: number[] = [];
   for (let u = 0; u < UNROLL; u++) {
-    code.push(...f32const(Infinity), ...F32X4_SPLAT, ...set(VMIN + u));
-    code.push(...f32const(-Infinity), ...F32X4_SPLAT, ...set(VMAX + u));
+    code.push(...f32Const(Infinity), ...F32X4_SPLAT, ...set(VMIN + u));
+    code.push(...f32Const(-Infinity), ...F32X4_SPLAT, ...set(VMAX + u));
   }
   code.push(...i32c(0x7fffffff), ...I32X4_SPLAT, ...set(VMASK));
-  code.push(...BLOCK, ...LOOP, ...get(1), ...I32_EQZ, ...BR_IF(1));
+  code.push(...BLOCK, ...LOOP, ...get(1), ...I32_EQZ, ...brIf(1));
   for (let u = 0; u < UNROLL; u++) {
-    code.push(...get(0), ...LOAD_AT(16 * u), ...set(V));
+    code.push(...get(0), ...v128Load(16 * u), ...set(V));
     code.push(...get(VMIN + u), ...get(V), ...F32X4_PMIN, ...set(VMIN + u)); // v < min ? v : min
     code.push(...get(VMAX + u), ...get(V), ...F32X4_PMAX, ...set(VMAX + u)); // max < v ? v : max
     code.push(...get(VBITS), ...get(V), ...get(VMASK), ...V128_AND, ...I32X4_MAX_S, ...set(VBITS));
   }
-  code.push(...get(0), ...i32c(16 * UNROLL), ...I32_ADD, ...set(0));
-  code.push(...get(1), ...i32c(1), ...I32_SUB, ...set(1), ...BR(0), ...END, ...END);
+  code.push(...localInc(0, 16 * UNROLL));
+  code.push(...get(1), ...i32c(1), ...I32_SUB, ...set(1), ...br(0), ...END, ...END);
   // combine the accumulators
   code.push(...i32c(RES), ...get(VMIN), ...get(VMIN + 1), ...F32X4_PMIN, ...get(VMIN + 2), ...F32X4_PMIN);
-  code.push(...get(VMIN + 3), ...F32X4_PMIN, ...STORE_AT(0));
+  code.push(...get(VMIN + 3), ...F32X4_PMIN, ...v128Store(0));
   code.push(...i32c(RES), ...get(VMAX), ...get(VMAX + 1), ...F32X4_PMAX, ...get(VMAX + 2), ...F32X4_PMAX);
-  code.push(...get(VMAX + 3), ...F32X4_PMAX, ...STORE_AT(16));
-  code.push(...i32c(RES), ...get(VBITS), ...STORE_AT(32), ...END);
+  code.push(...get(VMAX + 3), ...F32X4_PMAX, ...v128Store(16));
+  code.push(...i32c(RES), ...get(VBITS), ...v128Store(32));
   return code;
 }
 
@@ -122,70 +98,33 @@ function affineBody(): number[] {
   for (const [param, local] of [[2, VINV], [3, VS], [4, VLO], [5, VHI]]) {
     code.push(...get(param), ...F32X4_SPLAT, ...set(local));
   }
-  code.push(...f32const(12582912), ...F32X4_SPLAT, ...set(VM));
+  code.push(...f32Const(12582912), ...F32X4_SPLAT, ...set(VM));
   code.push(...i32c(0x7fffffff), ...I32X4_SPLAT, ...set(VMASK));
-  code.push(...BLOCK, ...LOOP, ...get(1), ...I32_EQZ, ...BR_IF(1));
+  code.push(...BLOCK, ...LOOP, ...get(1), ...I32_EQZ, ...brIf(1));
   for (let u = 0; u < UNROLL; u++) {
-    code.push(...get(0), ...LOAD_AT(16 * u), ...set(V));
+    code.push(...get(0), ...v128Load(16 * u), ...set(V));
     code.push(...get(VBITS), ...get(V), ...get(VMASK), ...V128_AND, ...I32X4_MAX_S, ...set(VBITS));
     code.push(...get(0)); // store address
     code.push(...get(V), ...get(VINV), ...F32X4_MUL); // fround(x * inv)
     code.push(...get(VLO), ...F32X4_PMAX); // v < lo ? lo : v (NaN stays NaN)
     code.push(...get(VHI), ...F32X4_PMIN); // hi < v ? hi : v
     code.push(...get(VM), ...F32X4_ADD, ...get(VM), ...F32X4_SUB); // round half to even
-    code.push(...get(VS), ...F32X4_MUL, ...STORE_AT(16 * u)); // fround(q * S)
+    code.push(...get(VS), ...F32X4_MUL, ...v128Store(16 * u)); // fround(q * S)
   }
-  code.push(...get(0), ...i32c(16 * UNROLL), ...I32_ADD, ...set(0));
-  code.push(...get(1), ...i32c(1), ...I32_SUB, ...set(1), ...BR(0), ...END, ...END);
-  code.push(...i32c(RES), ...get(VBITS), ...STORE_AT(32), ...END);
+  code.push(...localInc(0, 16 * UNROLL));
+  code.push(...get(1), ...i32c(1), ...I32_SUB, ...set(1), ...br(0), ...END, ...END);
+  code.push(...i32c(RES), ...get(VBITS), ...v128Store(32));
   return code;
 }
 
-function assemble(): Uint8Array {
-  const types = section(
-    1,
-    vec([
-      [0x60, ...vec([[I32], [I32]]), ...vec([])],
-      [0x60, ...vec([[I32], [I32], [F32], [F32], [F32], [F32]]), ...vec([])],
-    ]),
-  );
-  const funcs = section(3, vec([[0], [1]]));
-  const memory = section(5, vec([[0x00, ...uleb(2)]])); // 2 pages = 128 KiB, never grown
-  const exportName = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
-  const exports = section(
-    7,
-    vec([
-      [...exportName("minmax"), 0x00, 0],
-      [...exportName("affine"), 0x00, 1],
-      [...exportName("mem"), 0x02, 0],
-    ]),
-  );
-  const body = (locals: number[][], code: number[]) => {
-    const b = [...vec(locals), ...code];
-    return [...uleb(b.length), ...b];
-  };
-  const code = section(
-    10,
-    vec([
-      body([[11, V128]], minMaxBody()),
-      body([[8, V128]], affineBody()),
-    ]),
-  );
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...types,
-    ...funcs,
-    ...memory,
-    ...exports,
-    ...code,
-  ]);
+function assemble(): Uint8Array<ArrayBuffer> {
+  return assembleModule({
+    functions: [
+      { name: "minmax", params: [I32, I32], locals: Array(11).fill(V128), body: minMaxBody() },
+      { name: "affine", params: [I32, I32, F32, F32, F32, F32], locals: Array(8).fill(V128), body: affineBody() },
+    ],
+    memory: { pages: 2, export: "mem" }, // 128 KiB, never grown
+  });
 }
 
 interface Kernels {
@@ -200,7 +139,7 @@ let kernels: Kernels | null | undefined;
 function load(): Kernels | null {
   if (kernels !== undefined) return kernels;
   try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(assemble() as BufferSource));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(assemble()));
     const e = instance.exports as unknown as {
       minmax: Kernels["minmax"];
       affine: Kernels["affine"];

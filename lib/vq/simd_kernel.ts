@@ -18,64 +18,37 @@
  * @module
  */
 
-const I32 = 0x7f;
-const V128 = 0x7b;
+import {
+  assembleModule,
+  BLOCK,
+  br,
+  brIf,
+  END,
+  F32X4_ADD,
+  F32X4_MUL,
+  F32X4_SUB,
+  I32,
+  I32_ADD,
+  I32_MUL,
+  i32Const as i32c,
+  I32X4_ADD,
+  I32X4_SPLAT,
+  localGet as get,
+  localInc as inc,
+  localSet as set,
+  LOOP,
+  simd,
+  V128,
+  v128ConstI32,
+  v128Load,
+  v128Store,
+} from "../tensor/wasm_asm.ts";
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function str(s: string): number[] {
-  const b = [...new TextEncoder().encode(s)];
-  return [...uleb(b.length), ...b];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-// Instruction helpers (each returns its bytes).
-const get = (l: number) => [0x20, ...uleb(l)];
-const set = (l: number) => [0x21, ...uleb(l)];
-const i32c = (v: number) => [0x41, ...sleb(v)];
-const I32_ADD = [0x6a], I32_MUL = [0x6c], I32_LT_S = [0x48], I32_GE_S = [0x4e];
-const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
-const br = (depth: number) => [0x0c, ...uleb(depth)];
-const brIf = (depth: number) => [0x0d, ...uleb(depth)];
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const v128Load = (offset: number) => [...simd(0x00), 4, ...uleb(offset)];
-const v128Store = (offset: number) => [...simd(0x0b), 4, ...uleb(offset)];
-const LOAD32_SPLAT = [...simd(0x09), 2, 0];
-const I32X4_SPLAT = simd(0x11);
+// Instructions only this kernel uses.
+const I32_LT_S = [0x48], I32_GE_S = [0x4e];
+const LOAD32_SPLAT = [...simd(0x09), 2, 0]; // v128.load32_splat align=4
 const F32X4_LT = simd(0x43);
 const BITSELECT = simd(0x52);
-const I32X4_ADD = simd(0xae);
-const F32X4_ADD = simd(0xe4), F32X4_SUB = simd(0xe5), F32X4_MUL = simd(0xe6);
-function v128ConstI32(a: number, b: number, c: number, d: number): number[] {
-  const bytes = new Uint8Array(new Int32Array([a, b, c, d]).buffer);
-  return [...simd(0x0c), ...bytes];
-}
-const inc = (l: number, by: number) => [...get(l), ...i32c(by), ...I32_ADD, ...set(l)];
 const incBy = (l: number, byLocal: number) => [...get(l), ...get(byLocal), ...I32_ADD, ...set(l)];
 
 // Parameters.
@@ -89,7 +62,7 @@ const N_I32 = 10, N_V128 = 19;
 
 function nearestBody(): number[] {
   const code: number[] = [];
-  const emit = (...parts: number[][]) => {
+  const emit = (...parts: (readonly number[])[]) => {
     for (const p of parts) code.push(...p);
   };
   // kpBytes = kp * 4; kidx0 = splat(kBase) + (0, 1, 2, 3)
@@ -140,17 +113,26 @@ function nearestBody(): number[] {
   return code;
 }
 
-/** The assembled module bytes (one function `nearest`, one imported memory `env.mem`). */
+/**
+ * The assembled module bytes (one function `nearest`, one imported memory `env.mem`).
+ *
+ * @example
+ * ```ts
+ * import { nearestModuleBytes } from "./simd_kernel.ts";
+ * const bytes = nearestModuleBytes();
+ * if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes.length < 100) throw new Error("not a Wasm module");
+ * ```
+ */
 export function nearestModuleBytes(): Uint8Array<ArrayBuffer> {
-  const params = Array(9).fill(I32);
-  const type = section(1, [1, 0x60, ...uleb(params.length), ...params, 0]);
-  const imports = section(2, [1, ...str("env"), ...str("mem"), 0x02, 0x00, 1]);
-  const funcs = section(3, [1, 0]);
-  const exports = section(7, [1, ...str("nearest"), 0x00, 0]);
-  const locals = [2, N_I32, I32, N_V128, V128];
-  const body = [...locals, ...nearestBody(), ...END];
-  const code = section(10, [1, ...uleb(body.length), ...body]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...type, ...imports, ...funcs, ...exports, ...code]);
+  return assembleModule({
+    functions: [{
+      name: "nearest",
+      params: Array(9).fill(I32),
+      locals: [...Array(N_I32).fill(I32), ...Array(N_V128).fill(V128)],
+      body: nearestBody(),
+    }],
+    memory: { pages: 1, import: { module: "env", name: "mem" } },
+  });
 }
 
 /** Signature of the exported kernel (all byte offsets into the memory). */

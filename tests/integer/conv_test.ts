@@ -4,31 +4,17 @@ import { conv2dFloat, simulateQLinearConv } from "../../lib/integer/simulate.ts"
 import { QuantlabError } from "../../lib/errors.ts";
 import { Prng } from "../../lib/tensor/prng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
-import { compare, naiveConvInt, randInt, randomQ, randScale } from "./helpers.ts";
-
-interface ConvCase {
-  name: string;
-  x: number[];
-  xShape: number[];
-  xScale: number;
-  xZeroPoint: number;
-  w: number[];
-  wShape: number[];
-  wScale: number | number[];
-  wZeroPoint: number | number[];
-  bias: number[];
-  yScale: number;
-  yZeroPoint: number;
-  strides: number[];
-  pads: number[];
-  dilations: number[];
-  group: number;
-  y: number[];
-  yShape: number[];
-}
-const torchFx: { conv: ConvCase[]; engine: string } = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/integer_torch.json", import.meta.url)),
-);
+import {
+  compare,
+  naiveConvInt,
+  randInt,
+  randomQ,
+  randScale,
+  randZeroPoint,
+  ROUNDINGS,
+  Tally,
+  torchFx,
+} from "./helpers.ts";
 
 interface RandomConv {
   x: Tensor;
@@ -79,21 +65,21 @@ Deno.test("conv2dInt32 equals a naive direct convolution (strides, pads, dilatio
 
 Deno.test("qlinearConv (integer-only) agrees with the float simulation within 1 LSB on 300 seeded cases", () => {
   const rng = new Prng(42);
-  let total = 0, exact = 0, inside = 0;
+  const tally = new Tally();
   for (let t = 0; t < 300; t++) {
     const { x, w, s, p, d, group } = randomConv(rng, t);
     const m = w.shape[0], k = w.shape[1] * w.shape[2] * w.shape[3];
     const perChannel = t % 2 === 0;
     const yDtype = t % 5 < 2 ? "int8" : "uint8";
-    const zr = (ty: string, spread: number) =>
-      ty === "int8" ? randInt(rng, -spread, spread) : 128 + randInt(rng, -spread, spread);
     const args = {
       x,
       xScale: randScale(rng, 0.005, 0.05),
-      xZeroPoint: zr(x.dtype, 30),
+      xZeroPoint: randZeroPoint(rng, x.dtype, 30),
       w,
       wScale: perChannel ? Array.from({ length: m }, () => randScale(rng, 0.001, 0.02)) : randScale(rng, 0.001, 0.02),
-      wZeroPoint: perChannel ? Array.from({ length: m }, () => zr(w.dtype, 4)) : zr(w.dtype, 4),
+      wZeroPoint: perChannel
+        ? Array.from({ length: m }, () => randZeroPoint(rng, w.dtype, 4))
+        : randZeroPoint(rng, w.dtype, 4),
       yScale: randScale(rng, 0.01, 0.1) * Math.sqrt(k),
       yZeroPoint: yDtype === "int8" ? randInt(rng, -20, 20) : randInt(rng, 100, 150),
       yDtype: yDtype as "int8" | "uint8",
@@ -101,19 +87,14 @@ Deno.test("qlinearConv (integer-only) agrees with the float simulation within 1 
     };
     const attrs = { strides: s, pads: p, dilations: d, group };
     const sim = simulateQLinearConv(args, attrs);
-    for (const rounding of ["dyadic", "dyadic-single", "float"] as const) {
+    for (const rounding of ROUNDINGS) {
       const y = qlinearConv(args, { ...attrs, rounding });
       assert.deepEqual(y.shape, sim.shape);
-      const r = compare(y.data, sim.data);
-      assert.ok(r.maxDiff <= 1, `case ${t} ${rounding}: max diff ${r.maxDiff}`);
-      if (rounding === "dyadic") {
-        total += r.n;
-        exact += r.exact;
-        const [lo, hi] = yDtype === "int8" ? [-128, 127] : [0, 255];
-        for (const v of y.data) if (v > lo && v < hi) inside++;
-      }
+      tally.check(rounding, y.data, sim.data, `case ${t}`);
+      if (rounding === "dyadic") tally.countUnsaturated(y.data, yDtype);
     }
   }
+  const [exact, total] = tally.stats.dyadic, inside = tally.unsaturated;
   assert.ok(inside / total > 0.8, `most outputs must be unsaturated for the test to mean anything: ${inside}/${total}`);
   assert.ok(exact / total > 0.97, `exact ${exact}/${total}`);
   console.log(
@@ -124,7 +105,7 @@ Deno.test("qlinearConv (integer-only) agrees with the float simulation within 1 
 
 Deno.test(`quantized conv2d agrees with PyTorch (${torchFx.engine}) within 1 LSB`, () => {
   assert.ok(torchFx.conv.length >= 10);
-  const stats: Record<string, [number, number]> = { dyadic: [0, 0], "dyadic-single": [0, 0], float: [0, 0] };
+  const tally = new Tally();
   for (const c of torchFx.conv) {
     const args = {
       x: new Tensor(Uint8Array.from(c.x), c.xShape),
@@ -138,20 +119,17 @@ Deno.test(`quantized conv2d agrees with PyTorch (${torchFx.engine}) within 1 LSB
       yZeroPoint: c.yZeroPoint,
     };
     const attrs = { strides: c.strides, pads: c.pads, dilations: c.dilations, group: c.group };
-    for (const rounding of ["dyadic", "dyadic-single", "float"] as const) {
+    for (const rounding of ROUNDINGS) {
       const y = qlinearConv(args, { ...attrs, rounding });
       assert.deepEqual(y.shape, c.yShape, c.name);
       assert.equal(y.dtype, "uint8");
-      const r = compare(y.data, c.y);
-      assert.ok(r.maxDiff <= 1, `${c.name} ${rounding}: max diff ${r.maxDiff}`);
-      stats[rounding][0] += r.exact;
-      stats[rounding][1] += r.n;
+      tally.check(rounding, y.data, c.y, c.name);
     }
     assert.ok(compare(simulateQLinearConv(args, attrs).data, c.y).maxDiff <= 1, `${c.name} simulation`);
   }
-  const [e, n] = stats.dyadic;
+  const [e, n] = tally.stats.dyadic;
   assert.ok(e / n > 0.95, `dyadic exact ${e}/${n}`);
-  console.log("conv2d vs torch: " + Object.entries(stats).map(([k, [e, n]]) => `${k} ${e}/${n} exact`).join(", "));
+  console.log(`conv2d vs torch: ${tally.summary()}`);
 });
 
 Deno.test("conv2dFloat equals the integer conv on integer-valued data (zero points 0)", () => {

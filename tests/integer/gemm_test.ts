@@ -4,26 +4,7 @@ import { simulateQLinearMatMul } from "../../lib/integer/simulate.ts";
 import { QuantlabError } from "../../lib/errors.ts";
 import { Prng } from "../../lib/tensor/prng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
-import { compare, randInt, randomQ, randScale } from "./helpers.ts";
-
-interface LinearCase {
-  name: string;
-  x: number[];
-  xShape: number[];
-  xScale: number;
-  xZeroPoint: number;
-  w: number[];
-  wShape: number[];
-  wScale: number | number[];
-  wZeroPoint: number | number[];
-  bias: number[];
-  yScale: number;
-  yZeroPoint: number;
-  y: number[];
-}
-const torchFx: { linear: LinearCase[]; engine: string } = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/integer_torch.json", import.meta.url)),
-);
+import { compare, randInt, randomQ, randScale, randZeroPoint, ROUNDINGS, Tally, torchFx } from "./helpers.ts";
 
 Deno.test("qgemmInt32 equals a naive triple loop (zero points per tensor, per row/column, transB, edges)", () => {
   const rng = new Prng(31);
@@ -55,42 +36,35 @@ Deno.test("qgemmInt32 equals a naive triple loop (zero points per tensor, per ro
 
 Deno.test("qlinearMatMul (integer-only) agrees with the float simulation within 1 LSB on 200 seeded cases", () => {
   const rng = new Prng(32);
-  let total = 0, exact = 0, inside = 0;
+  const tally = new Tally();
   for (let t = 0; t < 200; t++) {
     const m = randInt(rng, 1, 9), k = randInt(rng, 1, 70), n = randInt(rng, 1, 9);
     const aType = t % 2 ? "int8" : "uint8", bType = t % 3 ? "int8" : "uint8";
     const yDtype = t % 5 < 2 ? "int8" : "uint8";
     const a = randomQ(rng, aType, [m, k]);
     const b = randomQ(rng, bType, [k, n]);
-    const zr = (ty: string, spread: number) =>
-      ty === "int8" ? randInt(rng, -spread, spread) : 128 + randInt(rng, -spread, spread);
     const perCol = t % 2 === 0, perRow = t % 7 === 0;
     const args = {
       a,
       aScale: perRow ? Array.from({ length: m }, () => randScale(rng, 0.005, 0.05)) : randScale(rng, 0.005, 0.05),
-      aZeroPoint: zr(aType, 20),
+      aZeroPoint: randZeroPoint(rng, aType, 20),
       b,
       bScale: perCol ? Array.from({ length: n }, () => randScale(rng, 0.001, 0.02)) : randScale(rng, 0.001, 0.02),
-      bZeroPoint: perCol ? Array.from({ length: n }, () => zr(bType, 5)) : zr(bType, 5),
+      bZeroPoint: perCol ? Array.from({ length: n }, () => randZeroPoint(rng, bType, 5)) : randZeroPoint(rng, bType, 5),
       yScale: randScale(rng, 0.002, 0.2) * Math.sqrt(k),
       yZeroPoint: yDtype === "int8" ? randInt(rng, -20, 20) : randInt(rng, 100, 150),
       yDtype: yDtype as "int8" | "uint8",
       bias: t % 3 ? Int32Array.from({ length: n }, () => randInt(rng, -5000, 5000)) : undefined,
     };
     const sim = simulateQLinearMatMul(args);
-    for (const rounding of ["dyadic", "dyadic-single", "float"] as const) {
+    for (const rounding of ROUNDINGS) {
       const y = qlinearMatMul(args, { rounding });
       assert.equal(y.dtype, yDtype);
-      const r = compare(y.data, sim.data);
-      assert.ok(r.maxDiff <= 1, `case ${t} ${rounding}: max diff ${r.maxDiff}`);
-      if (rounding === "dyadic") {
-        total += r.n;
-        exact += r.exact;
-        const [lo, hi] = yDtype === "int8" ? [-128, 127] : [0, 255];
-        for (const v of y.data) if (v > lo && v < hi) inside++;
-      }
+      tally.check(rounding, y.data, sim.data, `case ${t}`);
+      if (rounding === "dyadic") tally.countUnsaturated(y.data, yDtype);
     }
   }
+  const [exact, total] = tally.stats.dyadic, inside = tally.unsaturated;
   assert.ok(inside / total > 0.8, `most outputs must be unsaturated for the test to mean anything: ${inside}/${total}`);
   assert.ok(exact / total > 0.97, `exact ${exact}/${total}`);
   console.log(
@@ -100,7 +74,7 @@ Deno.test("qlinearMatMul (integer-only) agrees with the float simulation within 
 
 Deno.test(`quantized linear agrees with PyTorch (${torchFx.engine}) within 1 LSB`, () => {
   assert.ok(torchFx.linear.length >= 5);
-  const stats: Record<string, [number, number]> = { dyadic: [0, 0], "dyadic-single": [0, 0], float: [0, 0] };
+  const tally = new Tally();
   for (const c of torchFx.linear) {
     const args = {
       a: new Tensor(Uint8Array.from(c.x), c.xShape),
@@ -115,19 +89,14 @@ Deno.test(`quantized linear agrees with PyTorch (${torchFx.engine}) within 1 LSB
       yZeroPoint: c.yZeroPoint,
       yDtype: "uint8" as const,
     };
-    for (const rounding of ["dyadic", "dyadic-single", "float"] as const) {
-      const r = compare(qlinearMatMul(args, { rounding }).data, c.y);
-      assert.ok(r.maxDiff <= 1, `${c.name} ${rounding}: max diff ${r.maxDiff}`);
-      stats[rounding][0] += r.exact;
-      stats[rounding][1] += r.n;
+    for (const rounding of ROUNDINGS) {
+      tally.check(rounding, qlinearMatMul(args, { rounding }).data, c.y, c.name);
     }
     assert.ok(compare(simulateQLinearMatMul(args).data, c.y).maxDiff <= 1, `${c.name} simulation`);
   }
-  const [e, n] = stats.dyadic;
+  const [e, n] = tally.stats.dyadic;
   assert.ok(e / n > 0.95, `dyadic exact ${e}/${n}`);
-  console.log(
-    "linear vs torch: " + Object.entries(stats).map(([k, [e, n]]) => `${k} ${e}/${n} exact`).join(", "),
-  );
+  console.log(`linear vs torch: ${tally.summary()}`);
 });
 
 Deno.test("gemm bad input throws QuantlabError naming the argument", () => {

@@ -4,8 +4,81 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import type { Prng } from "../../lib/tensor/prng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
+
+/** The requantization roundings every integer-only kernel test runs. */
+export const ROUNDINGS = ["dyadic", "dyadic-single", "float"] as const;
+
+/** Fields shared by the PyTorch quantized conv and linear cases of tests/fixtures/integer_torch.json. */
+interface TorchQuantCase {
+  name: string;
+  x: number[];
+  xShape: number[];
+  xScale: number;
+  xZeroPoint: number;
+  w: number[];
+  wShape: number[];
+  wScale: number | number[];
+  wZeroPoint: number | number[];
+  bias: number[];
+  yScale: number;
+  yZeroPoint: number;
+  y: number[];
+}
+
+/** A `torch.ao.nn.quantized.Conv2d` case. */
+export interface ConvCase extends TorchQuantCase {
+  strides: number[];
+  pads: number[];
+  dilations: number[];
+  group: number;
+  yShape: number[];
+}
+
+/** A `torch.ao.nn.quantized.Linear` case. */
+export type LinearCase = TorchQuantCase;
+
+/** The PyTorch fixtures made by tests/fixtures/make_integer_fixtures.py. */
+export const torchFx: { conv: ConvCase[]; linear: LinearCase[]; engine: string } = JSON.parse(
+  await Deno.readTextFile(new URL("../fixtures/integer_torch.json", import.meta.url)),
+);
+
+/** A random zero point: in `[-spread, spread]` for int8, `128 +` that for uint8. */
+export function randZeroPoint(rng: Prng, dtype: string, spread: number): number {
+  return dtype === "int8" ? randInt(rng, -spread, spread) : 128 + randInt(rng, -spread, spread);
+}
+
+/**
+ * Per-rounding tallies of integer outputs against a reference: {@link check} asserts every output is
+ * within 1 LSB and counts exact matches; {@link countUnsaturated} counts outputs strictly inside the range.
+ */
+export class Tally {
+  readonly stats: Record<(typeof ROUNDINGS)[number], [exact: number, n: number]> = {
+    dyadic: [0, 0],
+    "dyadic-single": [0, 0],
+    float: [0, 0],
+  };
+  unsaturated = 0;
+
+  check(rounding: (typeof ROUNDINGS)[number], got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+    const r = compare(got, want);
+    assert.ok(r.maxDiff <= 1, `${what} ${rounding}: max diff ${r.maxDiff}`);
+    this.stats[rounding][0] += r.exact;
+    this.stats[rounding][1] += r.n;
+  }
+
+  countUnsaturated(y: ArrayLike<number>, dtype: "int8" | "uint8"): void {
+    const [lo, hi] = dtype === "int8" ? [-128, 127] : [0, 255];
+    for (let i = 0; i < y.length; i++) if (y[i] > lo && y[i] < hi) this.unsaturated++;
+  }
+
+  /** `"dyadic e/n exact, dyadic-single e/n exact, float e/n exact"`. */
+  summary(): string {
+    return Object.entries(this.stats).map(([k, [e, n]]) => `${k} ${e}/${n} exact`).join(", ");
+  }
+}
 
 /** A random int8 or uint8 tensor. */
 export function randomQ(rng: Prng, dtype: "int8" | "uint8", shape: number[]): Tensor {

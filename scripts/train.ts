@@ -15,7 +15,7 @@
 import { loadDigits, trainTestSplit } from "../lib/data/digits.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { sha256Hex } from "../lib/data/idx.ts";
-import { type TrainingEpoch, Trainer } from "../lib/grad/train.ts";
+import { Trainer, type TrainingEpoch } from "../lib/grad/train.ts";
 import { imageSet, tensorSet, type TrainSet } from "../lib/grad/train_data.ts";
 import { sgd } from "../lib/grad/optim.ts";
 import { oneCycleLr } from "../lib/grad/schedule.ts";
@@ -167,6 +167,7 @@ export async function trainReference(
     target: recipe.target,
     meetsTarget: (last.testAccuracy ?? 0) >= recipe.target,
     trainSeconds: Number(seconds.toFixed(1)),
+    timingNote: "wall time including per-epoch evaluation and checkpoints; depends on the machine's load",
     backend: r.backend,
     threads: o.threads,
     onnxruntime: ORT_VERSION,

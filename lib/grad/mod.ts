@@ -12,3 +12,8 @@ export * from "./losses.ts";
 export * from "./markers.ts";
 export * from "./session.ts";
 export * from "./hessian.ts";
+export * from "./optim.ts";
+export * from "./schedule.ts";
+export * from "./train.ts";
+export * from "./train_data.ts";
+export * from "./checkpoint.ts";

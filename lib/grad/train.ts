@@ -1,0 +1,454 @@
+/**
+ * The trainer: supervised classification with softmax cross-entropy over a forward ONNX model (input
+ * `"input"`, output `"logits"` by default), run by quantlab's gradient compiler on onnxruntime-node or -web.
+ *
+ * Per step: gather a batch in the seeded epoch order, run forward + backward with BatchNormalization in
+ * training mode (batch statistics), update the BN running statistics with PyTorch's convention
+ * (`running = (1 - m) * running + m * batch`, `m = 1 - ONNX momentum`, running variance from the unbiased batch
+ * variance `var * n / (n - 1)`), then the optimizer step with the schedule's rate. Per epoch: evaluate on the
+ * test set with the inference model (BN from running statistics), step a plateau scheduler, write the
+ * checkpoint atomically, report progress (terminal bar or updating notebook display).
+ *
+ * @module
+ */
+import { QuantlabError } from "../errors.ts";
+import type { OnnxModel } from "../onnx/model.ts";
+import { createSession, type SessionOptions } from "../onnx/session.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { progress, type ProgressSink } from "../notebook/progress.ts";
+import { applyParams, buildGradientGraph, type GradientGraph } from "./compiler.ts";
+import { crossEntropyLoss } from "./losses.ts";
+import { GradientSession } from "./session.ts";
+import type { Optimizer } from "./optim.ts";
+import { applySchedule, type ReduceLROnPlateau, type Schedule } from "./schedule.ts";
+import { initializerValues, saveCheckpoint } from "./checkpoint.ts";
+import { epochOrder, type LabelledBatch, type TrainSet } from "./train_data.ts";
+
+/** Options of {@link Trainer.create}. */
+export interface TrainerOptions {
+  /** Forward model (BatchNormalization in inference form; running statistics as initializers). */
+  model: OnnxModel;
+  /** The optimizer (its `lr` is overwritten by a schedule when one is given). */
+  optimizer: Optimizer;
+  /** A sample batch (size >= 2) used to capture shapes; any batch size works afterwards. */
+  sample: LabelledBatch;
+  /** Image input name (default `"input"`). */
+  input?: string;
+  /** Logits output name (default `"logits"`). */
+  logits?: string;
+  /** Names to train (default: every weight/bias of Conv, Gemm, MatMul and BN scale/bias). */
+  wrt?: readonly string[];
+  /** ONNX Runtime binding and threads. */
+  session?: SessionOptions;
+}
+
+/** One training step's outcome. */
+export interface StepResult {
+  /** Mean cross-entropy of the batch. */
+  readonly loss: number;
+  /** Correct predictions in the batch. */
+  readonly correct: number;
+  /** Batch size. */
+  readonly size: number;
+}
+
+/** Loss and accuracy on a set. */
+export interface Evaluation {
+  /** Mean cross-entropy (float64 log-sum-exp over float32 logits). */
+  readonly loss: number;
+  /** Fraction correct (argmax, first maximum on ties). */
+  readonly accuracy: number;
+  /** Examples evaluated. */
+  readonly count: number;
+}
+
+/** What one epoch did. */
+export interface TrainingEpoch {
+  /** Epoch number, from 1. */
+  readonly epoch: number;
+  /** Mean training loss over the epoch's batches (training-mode BN, weights as they were at each step). */
+  readonly trainLoss: number;
+  /** Training accuracy over the epoch (same caveat). */
+  readonly trainAccuracy: number;
+  /** Test loss, when a test set was given. */
+  readonly testLoss?: number;
+  /** Test accuracy, when a test set was given. */
+  readonly testAccuracy?: number;
+  /** Learning rate at the epoch's last step. */
+  readonly lr: number;
+  /** Wall seconds of the epoch's training steps. */
+  readonly trainSeconds: number;
+  /** Wall seconds of the epoch including evaluation and checkpoint. */
+  readonly seconds: number;
+}
+
+/** Options of {@link Trainer.fit} and {@link train}. */
+export interface FitOptions {
+  /** Training set. */
+  train: TrainSet;
+  /** Test set evaluated after every epoch (optional). */
+  test?: TrainSet;
+  /** Number of epochs. */
+  epochs: number;
+  /** Batch size (default 64). */
+  batchSize?: number;
+  /** Shuffling seed (epoch orders derive from it). */
+  seed: number;
+  /** Learning-rate schedule, stepped per epoch or per batch as its `unit` says. */
+  schedule?: Schedule;
+  /** A plateau scheduler stepped after each epoch with the test loss (the training loss without a test set). */
+  plateau?: ReduceLROnPlateau;
+  /** Drop the last batch when smaller than `batchSize` (default false; a last batch of 1 is always dropped). */
+  dropLast?: boolean;
+  /** Evaluation batch size (default 500). */
+  evalBatchSize?: number;
+  /** Write the inference model here after every epoch (atomically), with `metadata` and the epoch's record. */
+  checkpoint?: string;
+  /** Extra metadata for checkpoints (training configuration, seed, ...). */
+  metadata?: Record<string, unknown>;
+  /** Progress display (default `"auto"`: notebook, else terminal, else none). */
+  progress?: ProgressSink;
+  /** Label of the progress bar. */
+  label?: string;
+  /** Called after every epoch with its record and the current inference model. */
+  onEpoch?: (record: TrainingEpoch, model: OnnxModel) => void | Promise<void>;
+}
+
+/** The outcome of {@link Trainer.fit}. */
+export interface TrainResult {
+  /** The trained inference model (BN with running statistics). */
+  readonly model: OnnxModel;
+  /** Per-epoch records. */
+  readonly history: readonly TrainingEpoch[];
+  /** Wall seconds in all. */
+  readonly seconds: number;
+  /** The ONNX Runtime binding used. */
+  readonly backend: "node" | "web";
+}
+
+function argmaxCorrect(logits: Float32Array, classes: number, labels: Int32Array): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const o = i * classes;
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[o + c] > logits[o + best]) best = c;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+function crossEntropySum(logits: Float32Array, classes: number, labels: Int32Array): number {
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const o = i * classes;
+    let mx = -Infinity;
+    for (let c = 0; c < classes; c++) if (logits[o + c] > mx) mx = logits[o + c];
+    let s = 0;
+    for (let c = 0; c < classes; c++) s += Math.exp(logits[o + c] - mx);
+    sum += mx + Math.log(s) - logits[o + labels[i]];
+  }
+  return sum;
+}
+
+/**
+ * A model being trained: its gradient graph and session, parameters, BN running statistics and optimizer.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from "./train.ts";
+ * import { sgd } from "./optim.ts";
+ * import { tensorSet } from "./train_data.ts";
+ * import { NetBuilder } from "../models/layers.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const set = tensorSet(new Tensor(Float32Array.from({ length: 32 }, (_, i) => i % 3), [8, 2, 2, 1]),
+ *   Uint8Array.from({ length: 8 }, (_, i) => i % 2));
+ * const net = new NetBuilder({ channels: 2, height: 2, width: 1, seed: 0 });
+ * const model = net.finish(net.linear("fc", net.flatten(net.batchNorm("bn", net.input, 2)), 4, 2), "toy");
+ * const t = await Trainer.create({ model, optimizer: sgd({ lr: 0.1 }), sample: set.batch([0, 1]),
+ *   session: { backend: "web", threads: 1 } });
+ * const r = await t.step(set.batch([0, 1, 2, 3]));
+ * if (r.size !== 4 || !(r.loss > 0) || t.runningStats.get("bn.running_var")![0] === 1) throw new Error("bad");
+ * await t.release();
+ * ```
+ */
+export class Trainer {
+  /** The forward model trained (its initializers hold the initial values). */
+  readonly forward: OnnxModel;
+  /** The gradient graph. */
+  readonly graph: GradientGraph;
+  /** The session running it. */
+  readonly session: GradientSession;
+  /** Current parameters, updated in place by every step. */
+  readonly params: Map<string, Float32Array>;
+  /** BatchNorm running statistics (running mean / variance initializer name -> values), updated by steps. */
+  readonly runningStats: Map<string, Float32Array>;
+  /** The optimizer. */
+  readonly optimizer: Optimizer;
+  /** Image input name. */
+  readonly input: string;
+  /** Logits output name. */
+  readonly logits: string;
+  /** Optimizer steps taken. */
+  steps = 0;
+  readonly #sessionOptions: SessionOptions;
+
+  private constructor(o: TrainerOptions, graph: GradientGraph, session: GradientSession) {
+    this.forward = o.model;
+    this.graph = graph;
+    this.session = session;
+    this.params = graph.initialParams();
+    this.optimizer = o.optimizer;
+    this.input = o.input ?? "input";
+    this.logits = o.logits ?? "logits";
+    this.#sessionOptions = o.session ?? {};
+    const inits = initializerValues(o.model);
+    this.runningStats = new Map();
+    for (const s of graph.batchNorm) {
+      for (const name of [s.runningMean, s.runningVar]) {
+        const v = inits.get(name);
+        if (!v) {
+          throw new QuantlabError(
+            "MALFORMED_MODEL",
+            `${o.model.source}: BatchNorm "${s.node}" running statistic "${name}" is not a float initializer`,
+          );
+        }
+        this.runningStats.set(name, v.slice());
+      }
+    }
+  }
+
+  /** Build the gradient graph (BN in training mode, cross-entropy on `labels`) and its session. */
+  static async create(o: TrainerOptions): Promise<Trainer> {
+    const input = o.input ?? "input", logits = o.logits ?? "logits";
+    if (o.sample.x.shape[0] < 2) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `Trainer: the sample batch needs at least 2 examples, got ${o.sample.x.shape[0]}`,
+      );
+    }
+    const graph = await buildGradientGraph(o.model, {
+      loss: crossEntropyLoss(logits, "labels", { labelType: "int32" }),
+      wrt: o.wrt ?? "parameters",
+      batchNorm: "train",
+      feeds: { [input]: o.sample.x, labels: o.sample.labels },
+      keep: [logits],
+      session: o.session,
+    });
+    return new Trainer(o, graph, await GradientSession.create(graph, o.session ?? {}));
+  }
+
+  /** The ONNX Runtime binding in use. */
+  get backend(): "node" | "web" {
+    return this.session.backend;
+  }
+
+  /** One step: forward + backward on `batch`, BN running-statistics update, optimizer update. */
+  async step(batch: LabelledBatch): Promise<StepResult> {
+    const n = batch.x.shape[0];
+    if (n < 2) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `Trainer.step: training-mode BatchNorm needs a batch of >= 2, got ${n}`,
+      );
+    }
+    const r = await this.session.run({ [this.input]: batch.x, labels: batch.labels }, this.params);
+    if (!Number.isFinite(r.loss)) {
+      throw new QuantlabError(
+        "NON_FINITE",
+        `Trainer.step ${this.steps}: the loss is ${r.loss} (learning rate ${this.optimizer.lr} too high?)`,
+      );
+    }
+    for (const s of r.batchNorm) {
+      const m = 1 - s.momentum;
+      const rm = this.runningStats.get(s.runningMean)!, rv = this.runningStats.get(s.runningVar)!;
+      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+      for (let c = 0; c < rm.length; c++) {
+        rm[c] = (1 - m) * rm[c] + m * s.mean[c];
+        rv[c] = (1 - m) * rv[c] + m * s.var[c] * unbias;
+      }
+    }
+    this.optimizer.step(this.params, r.grads);
+    this.steps++;
+    const logits = r.outputs[this.logits];
+    const classes = logits.shape[1];
+    return { loss: r.loss, correct: argmaxCorrect(logits.data as Float32Array, classes, batch.labels.data), size: n };
+  }
+
+  /** The inference model with the current parameters and running statistics. */
+  inferenceModel(): OnnxModel {
+    return applyParams(this.forward, new Map([...this.params, ...this.runningStats]));
+  }
+
+  /** Loss and accuracy of the current inference model on `set`. */
+  async evaluate(set: TrainSet, batchSize = 500): Promise<Evaluation> {
+    return await evaluateModel(this.inferenceModel(), set, {
+      batchSize,
+      input: this.input,
+      logits: this.logits,
+      session: this.#sessionOptions,
+    });
+  }
+
+  /** Train for `epochs` (see {@link FitOptions}); returns the trained inference model and the history. */
+  async fit(o: FitOptions): Promise<TrainResult> {
+    const bs = o.batchSize ?? 64;
+    if (!Number.isInteger(o.epochs) || o.epochs < 1) {
+      throw new QuantlabError("INVALID_ARGUMENT", `fit: epochs must be a positive integer, got ${o.epochs}`);
+    }
+    if (!Number.isInteger(bs) || bs < 2) {
+      throw new QuantlabError("INVALID_ARGUMENT", `fit: batchSize must be an integer >= 2, got ${bs}`);
+    }
+    const n = o.train.count;
+    const full = Math.floor(n / bs), rest = n - full * bs;
+    const stepsPerEpoch = full + (rest >= 2 && !o.dropLast ? 1 : 0);
+    if (stepsPerEpoch === 0) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `fit: ${o.train.name} has too few examples (${n}) for batches of ${bs}`,
+      );
+    }
+    const bar = progress(o.epochs * stepsPerEpoch, { label: o.label ?? "training", sink: o.progress ?? "auto" });
+    const history: TrainingEpoch[] = [];
+    const t0 = performance.now();
+    let model = this.forward;
+    for (let e = 0; e < o.epochs; e++) {
+      const te = performance.now();
+      if (o.schedule?.unit === "epoch") applySchedule(this.optimizer, o.schedule, e);
+      const order = epochOrder(n, o.seed, e);
+      let lossSum = 0, correct = 0, seen = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        if (o.schedule?.unit === "step") applySchedule(this.optimizer, o.schedule, e * stepsPerEpoch + s);
+        const idx = order.subarray(s * bs, Math.min(n, (s + 1) * bs));
+        const r = await this.step(o.train.batch(idx));
+        lossSum += r.loss * r.size;
+        correct += r.correct;
+        seen += r.size;
+        await bar.tick(
+          1,
+          `epoch ${e + 1}/${o.epochs} loss ${(lossSum / seen).toFixed(4)} acc ${(correct / seen).toFixed(4)}`,
+        );
+      }
+      const trainSeconds = (performance.now() - te) / 1000;
+      model = this.inferenceModel();
+      const ev = o.test
+        ? await evaluateModel(model, o.test, {
+          batchSize: o.evalBatchSize,
+          input: this.input,
+          logits: this.logits,
+          session: this.#sessionOptions,
+        })
+        : undefined;
+      const lr = this.optimizer.lr;
+      o.plateau?.step(ev ? ev.loss : lossSum / seen);
+      const record: TrainingEpoch = {
+        epoch: e + 1,
+        trainLoss: lossSum / seen,
+        trainAccuracy: correct / seen,
+        ...(ev ? { testLoss: ev.loss, testAccuracy: ev.accuracy } : {}),
+        lr,
+        trainSeconds,
+        seconds: (performance.now() - te) / 1000,
+      };
+      history.push(record);
+      if (o.checkpoint) {
+        await saveCheckpoint(o.checkpoint, model, {
+          ...o.metadata,
+          epoch: record.epoch,
+          record,
+          backend: this.backend,
+        });
+      }
+      await o.onEpoch?.(record, model);
+      const acc = ev ? ` test acc ${ev.accuracy.toFixed(4)}` : "";
+      await bar.set(bar.done, `epoch ${e + 1}/${o.epochs} loss ${record.trainLoss.toFixed(4)}${acc}`);
+    }
+    await bar.finish();
+    return { model, history, seconds: (performance.now() - t0) / 1000, backend: this.backend };
+  }
+
+  /** Release the training session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Loss and accuracy of an inference model on a labelled set (a fresh, uncached session released afterwards).
+ *
+ * @example
+ * ```ts
+ * import { evaluateModel } from "./train.ts";
+ * import { tensorSet } from "./train_data.ts";
+ * import { NetBuilder } from "../models/layers.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const net = new NetBuilder({ channels: 1, height: 1, width: 1, seed: 0 });
+ * const model = net.finish(net.linear("fc", net.flatten(net.input), 1, 2), "toy");
+ * const set = tensorSet(new Tensor(new Float32Array([1, -1, 2]), [3, 1, 1, 1]), new Uint8Array([0, 1, 0]));
+ * const ev = await evaluateModel(model, set, { session: { backend: "web", threads: 1 } });
+ * if (ev.count !== 3 || !(ev.accuracy >= 0 && ev.accuracy <= 1) || !(ev.loss > 0)) throw new Error("bad");
+ * ```
+ */
+export async function evaluateModel(
+  model: OnnxModel,
+  set: TrainSet,
+  o: { batchSize?: number; input?: string; logits?: string; session?: SessionOptions } = {},
+): Promise<Evaluation> {
+  const bs = o.batchSize ?? 500, input = o.input ?? "input", out = o.logits ?? "logits";
+  const s = await createSession(model, { ...o.session, cache: false });
+  let loss = 0, correct = 0;
+  try {
+    const idx = new Uint32Array(set.count);
+    for (let i = 0; i < set.count; i++) idx[i] = i;
+    for (let b = 0; b < set.count; b += bs) {
+      const batch = set.batch(idx.subarray(b, Math.min(set.count, b + bs)));
+      const r = await s.run({ [input]: batch.x }, [out]);
+      const logits = r[out] as Tensor<"float32">;
+      const classes = logits.shape[1];
+      loss += crossEntropySum(logits.data, classes, batch.labels.data);
+      correct += argmaxCorrect(logits.data, classes, batch.labels.data);
+    }
+  } finally {
+    await s.release();
+  }
+  return { loss: loss / set.count, accuracy: correct / set.count, count: set.count };
+}
+
+/**
+ * Create a {@link Trainer} for `model` and fit it: the one-call form.
+ *
+ * @example
+ * ```ts
+ * import { train } from "./train.ts";
+ * import { sgd } from "./optim.ts";
+ * import { tensorSet } from "./train_data.ts";
+ * import { NetBuilder } from "../models/layers.ts";
+ * import { Prng } from "../tensor/prng.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * // Two separable classes of 2x2 images: bright top row or bright bottom row.
+ * const rng = new Prng(1), n = 64, x = new Float32Array(n * 4), y = new Uint8Array(n);
+ * for (let i = 0; i < n; i++) {
+ *   y[i] = i % 2;
+ *   for (let j = 0; j < 4; j++) x[i * 4 + j] = ((j < 2) === (y[i] === 0) ? 1 : 0) + 0.3 * rng.nextNormal();
+ * }
+ * const set = tensorSet(new Tensor(x, [n, 1, 2, 2]), y);
+ * const net = new NetBuilder({ channels: 1, height: 2, width: 2, seed: 0 });
+ * const h = net.relu(net.batchNorm("bn", net.conv("conv", net.input, 1, 4, { kernel: 1, pad: 0 })));
+ * const model = net.finish(net.linear("fc", net.flatten(h), 16, 2), "toy");
+ * const r = await train(model, { train: set, test: set, epochs: 3, batchSize: 16, seed: 0, progress: "none" },
+ *   { optimizer: sgd({ lr: 0.1, momentum: 0.9 }), session: { backend: "web", threads: 1 } });
+ * if (r.history[2].testAccuracy! < 0.9) throw new Error(JSON.stringify(r.history));
+ * ```
+ */
+export async function train(
+  model: OnnxModel,
+  fit: FitOptions,
+  options: Omit<TrainerOptions, "model" | "sample">,
+): Promise<TrainResult> {
+  const first = epochOrder(fit.train.count, fit.seed, 0).subarray(0, Math.min(fit.batchSize ?? 64, fit.train.count));
+  const trainer = await Trainer.create({ ...options, model, sample: fit.train.batch(first) });
+  try {
+    return await trainer.fit(fit);
+  } finally {
+    await trainer.release();
+  }
+}

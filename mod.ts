@@ -26,6 +26,7 @@ export * from "./lib/onnx/mod.ts";
 export * from "./lib/ptq/mod.ts";
 export * from "./lib/grad/mod.ts";
 export * from "./lib/models/mod.ts";
+export * from "./lib/zeroshot/mod.ts";
 export * from "./lib/viz/mod.ts";
 export * from "./lib/notebook/mod.ts";
 export * from "./lib/experiments/mod.ts";

@@ -14,6 +14,7 @@ import { vectorQuantizationExperiment } from "./vector_quantization.ts";
 import { binaryTernaryExperiment } from "./binary_ternary.ts";
 import { ptqOnnxExperiment } from "./ptq_onnx.ts";
 import { integerOnlyExperiment } from "./integer_only.ts";
+import { zeroShotExperiment } from "./zero_shot.ts";
 
 /** The built-in experiments in order. */
 export const BUILTIN_EXPERIMENTS = Object.freeze([
@@ -26,6 +27,7 @@ export const BUILTIN_EXPERIMENTS = Object.freeze([
   binaryTernaryExperiment,
   ptqOnnxExperiment,
   integerOnlyExperiment,
+  zeroShotExperiment,
 ]);
 
 for (const e of BUILTIN_EXPERIMENTS) registerExperiment(e, { replace: true });

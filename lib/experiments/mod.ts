@@ -74,3 +74,4 @@ export {
   requantizationTable,
   type RequantLayer,
 } from "./integer_only.ts";
+export { type ZeroShotComparison, zeroShotComparison, zeroShotExperiment } from "./zero_shot.ts";

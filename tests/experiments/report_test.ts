@@ -57,7 +57,7 @@ Deno.test("report: text, markdown and HTML renderings", async () => {
 
 Deno.test("registry: built-ins are registered in order; ids are unique and validated", () => {
   const ids = listExperiments().map((e) => e.id);
-  assert.deepEqual(ids.slice(0, 9), [
+  assert.deepEqual(ids.slice(0, 10), [
     "uniform",
     "calibration",
     "granularity",
@@ -67,6 +67,7 @@ Deno.test("registry: built-ins are registered in order; ids are unique and valid
     "binary-ternary",
     "ptq-onnx",
     "integer-only",
+    "zero-shot",
   ]);
   assert.deepEqual(BUILTIN_EXPERIMENTS.map((e) => e.id), ids.slice(0, BUILTIN_EXPERIMENTS.length));
   for (const e of BUILTIN_EXPERIMENTS) {

@@ -11,7 +11,7 @@ Deno.test({
       progress: "none",
       session: { backend: "node", threads: 2 },
     });
-    assert.equal(zeroShotExperiment.id, "zero_shot");
+    assert.equal(zeroShotExperiment.id, "zero-shot");
     const acc = report.table("accuracy");
     assert.deepEqual(acc.rows.map((r) => r.setting), ["W8A8", "W4A4", "W4A4 + input quantized"]);
     for (const id of ["accuracy", "loss", "statistics"]) assert.ok(report.chart(id).title.length > 0);

@@ -86,6 +86,16 @@ export class SlotMoments {
  * sums: exact for every bin wholly on one side of `mu` (`|sum - count * mu|`);
  * the bin holding `mu` assumes its values uniform, an error of at most
  * `(its count / total) * binWidth`.
+ *
+ * @example
+ * ```ts
+ * import { meanAbsDeviation } from "./aciq.ts";
+ * import { SlotHistograms } from "./histogram.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const h = new SlotHistograms(4, "signed", true);
+ * h.add(Tensor.from([-2, -2, 2, 2]), { outer: 1, slots: 1, inner: 4 }, [-2], [2]);
+ * if (Math.abs(meanAbsDeviation(h, 0, 0, 4) - 2) > 1e-9) throw new Error("bad");
+ * ```
  */
 export function meanAbsDeviation(h: SlotHistograms, s: number, mu: number, total: number): number {
   const B = h.bins, off = s * B, w = h.width[s], lo = h.lo[s], c = h.counts, m = h.sums!;

@@ -26,7 +26,15 @@ export interface EntropyOptions {
   readonly startBin?: number;
 }
 
-/** The smoothing mass (in counts) given to a populated reference bin whose candidate mass is zero (MXNet's eps). */
+/**
+ * The smoothing mass (in counts) given to a populated reference bin whose candidate mass is zero (MXNet's eps).
+ *
+ * @example
+ * ```ts
+ * import { KL_SMOOTHING_EPS } from "./entropy.ts";
+ * if (KL_SMOOTHING_EPS !== 1e-4) throw new Error("bad");
+ * ```
+ */
 export const KL_SMOOTHING_EPS = 1e-4;
 
 /** Divergences within this of the minimum count as ties (the closed-form sums carry ~1e-14 of rounding). */

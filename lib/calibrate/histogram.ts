@@ -28,7 +28,21 @@ import type { SlotLayout } from "./slot_state.ts";
 /** `"abs"`: histogram of `|x|` over `[0, T]`; `"signed"`: histogram of `x` over a range holding 0. */
 export type HistogramMode = "abs" | "signed";
 
-/** Check a histogram bin count: an even integer from 2 to 2^20. */
+/**
+ * Check a histogram bin count: an even integer from 2 to 2^20.
+ *
+ * @example
+ * ```ts
+ * import { checkBins } from "./histogram.ts";
+ * checkBins(2048, "bins");
+ * try {
+ *   checkBins(3, "bins");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("even integer")) throw e;
+ * }
+ * ```
+ */
 export function checkBins(bins: number, what: string): void {
   if (!Number.isInteger(bins) || bins < 2 || bins > 1 << 20 || bins % 2 !== 0) {
     throw new QuantlabError("INVALID_ARGUMENT", `${what} must be an even integer from 2 to 1048576, got ${bins}`);

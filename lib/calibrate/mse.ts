@@ -78,7 +78,20 @@ export function expectedSquaredError(bins: BinList, s: number, z: number, qmin: 
   return total;
 }
 
-/** The non-empty bins of slot `s` of a histogram. */
+/**
+ * The non-empty bins of slot `s` of a histogram.
+ *
+ * @example
+ * ```ts
+ * import { binList } from "./mse.ts";
+ * import { SlotHistograms } from "./histogram.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const h = new SlotHistograms(4, "abs");
+ * h.add(Tensor.from([0, 1, -3, 4]), { outer: 1, slots: 1, inner: 4 }, [-3], [4]); // bins of width 1 over [0, 4]
+ * const b = binList(h, 0);
+ * if (b.n.join() !== "1,1,2" || b.a[2] !== 3 || b.b[2] !== 4) throw new Error("bad");
+ * ```
+ */
 export function binList(h: SlotHistograms, s: number): BinList {
   const B = h.bins, off = s * B, w = h.width[s], lo = h.lo[s];
   let m = 0;

@@ -43,7 +43,16 @@ export interface Batch {
   readonly start: number;
 }
 
-/** The 256-entry lookup table of normalised pixel values, computed in float32 like NumPy's float32 pipeline. */
+/**
+ * The 256-entry lookup table of normalised pixel values, computed in float32 like NumPy's float32 pipeline.
+ *
+ * @example
+ * ```ts
+ * import { normalizationTable } from "./batching.ts";
+ * const lut = normalizationTable(0.5, 0.5);
+ * if (lut.length !== 256 || lut[0] !== -1 || Math.abs(lut[255] - 1) > 1e-6) throw new Error("bad");
+ * ```
+ */
 export function normalizationTable(mean: number, std: number): Float32Array {
   const f = Math.fround;
   const m = f(mean), s = f(std);

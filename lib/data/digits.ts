@@ -13,10 +13,26 @@ import { QuantlabError } from "../errors.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
-/** SHA-256 of `datasets/digits.csv.gz` (scikit-learn 1.2.1's copy). */
+/**
+ * SHA-256 of `datasets/digits.csv.gz` (scikit-learn 1.2.1's copy).
+ *
+ * @example
+ * ```ts
+ * import { DIGITS_SHA256 } from "./digits.ts";
+ * if (!/^[0-9a-f]{64}$/.test(DIGITS_SHA256)) throw new Error("bad");
+ * ```
+ */
 export const DIGITS_SHA256 = "46abec6b12486ad9e51943373abcf22bbea1b5a51a1619b361570d8893f1464a";
 
-/** Number of images in the digits set. */
+/**
+ * Number of images in the digits set.
+ *
+ * @example
+ * ```ts
+ * import { DIGITS_COUNT } from "./digits.ts";
+ * if (DIGITS_COUNT !== 1797) throw new Error("bad");
+ * ```
+ */
 export const DIGITS_COUNT = 1797;
 
 /** A labelled image set. */

@@ -14,7 +14,15 @@ import { QuantlabError } from "../errors.ts";
 import type { ImageDataset } from "./batching.ts";
 import { gunzip, isGzip, parseIdx, sha256Hex } from "./idx.ts";
 
-/** Fashion-MNIST class names, index = label. */
+/**
+ * Fashion-MNIST class names, index = label.
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_CLASSES } from "./fashion_mnist.ts";
+ * if (FASHION_MNIST_CLASSES.length !== 10 || FASHION_MNIST_CLASSES[0] !== "T-shirt/top") throw new Error("bad");
+ * ```
+ */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   "T-shirt/top",
   "Trouser",
@@ -28,10 +36,27 @@ export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   "Ankle boot",
 ]);
 
-/** Mean and standard deviation of the training pixels (scaled to [0, 1]), the usual normalisation. */
+/**
+ * Mean and standard deviation of the training pixels (scaled to [0, 1]), the usual normalisation.
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_NORMALIZATION } from "./fashion_mnist.ts";
+ * if (FASHION_MNIST_NORMALIZATION.mean !== 0.286 || FASHION_MNIST_NORMALIZATION.std !== 0.353) throw new Error("bad");
+ * ```
+ */
 export const FASHION_MNIST_NORMALIZATION = Object.freeze({ mean: 0.2860, std: 0.3530 });
 
-/** SHA-256 of the uncompressed IDX files (the official release; Debian ships the same content). */
+/**
+ * SHA-256 of the uncompressed IDX files (the official release; Debian ships the same content).
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_SHA256 } from "./fashion_mnist.ts";
+ * const digests = Object.values(FASHION_MNIST_SHA256);
+ * if (digests.length !== 4 || !digests.every((h) => /^[0-9a-f]{64}$/.test(h))) throw new Error("bad");
+ * ```
+ */
 export const FASHION_MNIST_SHA256: Readonly<Record<string, string>> = Object.freeze({
   "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
   "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -39,10 +64,26 @@ export const FASHION_MNIST_SHA256: Readonly<Record<string, string>> = Object.fre
   "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 });
 
-/** Debian's `dataset-fashion-mnist` install folder. */
+/**
+ * Debian's `dataset-fashion-mnist` install folder.
+ *
+ * @example
+ * ```ts
+ * import { DEBIAN_FASHION_MNIST_DIR } from "./fashion_mnist.ts";
+ * if (!DEBIAN_FASHION_MNIST_DIR.startsWith("/usr/share/")) throw new Error("bad");
+ * ```
+ */
 export const DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 
-/** How to get the data, for error messages. */
+/**
+ * How to get the data, for error messages.
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_HELP } from "./fashion_mnist.ts";
+ * if (!FASHION_MNIST_HELP.includes("FASHION_MNIST_DIR")) throw new Error("bad");
+ * ```
+ */
 export const FASHION_MNIST_HELP =
   "get Fashion-MNIST with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or `deno task fetch-data` " +
   "(downloads to datasets/fashion-mnist), or pass { dir } / set FASHION_MNIST_DIR to a folder holding " +

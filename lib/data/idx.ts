@@ -35,7 +35,15 @@ export async function gunzip(bytes: Uint8Array, what: string): Promise<Uint8Arra
   }
 }
 
-/** True when bytes start with the gzip magic number. */
+/**
+ * True when bytes start with the gzip magic number.
+ *
+ * @example
+ * ```ts
+ * import { isGzip } from "./idx.ts";
+ * if (!isGzip(new Uint8Array([0x1f, 0x8b, 8])) || isGzip(new Uint8Array([0, 0, 8, 3]))) throw new Error("bad");
+ * ```
+ */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }

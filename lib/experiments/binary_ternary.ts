@@ -437,7 +437,15 @@ export async function binaryTernaryComparison(options: WeightExperimentOptions =
   return report;
 }
 
-/** Experiment 07 for the registry (synthetic layers unless a model is given). */
+/**
+ * Experiment 07 for the registry (synthetic layers unless a model is given).
+ *
+ * @example
+ * ```ts
+ * import { binaryTernaryExperiment } from "./binary_ternary.ts";
+ * if (binaryTernaryExperiment.id !== "binary-ternary" || typeof binaryTernaryExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const binaryTernaryExperiment: Experiment = {
   id: "binary-ternary",
   title: "Binary and ternary weights",

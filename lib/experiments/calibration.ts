@@ -290,7 +290,15 @@ export async function calibrationComparison(options: ExperimentOptions = {}): Pr
   return await report.prerender();
 }
 
-/** Experiment 02 for the registry. */
+/**
+ * Experiment 02 for the registry.
+ *
+ * @example
+ * ```ts
+ * import { calibrationExperiment } from "./calibration.ts";
+ * if (calibrationExperiment.id !== "calibration" || typeof calibrationExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const calibrationExperiment: Experiment = {
   id: "calibration",
   title: "Range calibration",

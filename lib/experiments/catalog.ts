@@ -16,7 +16,16 @@ import { ptqOnnxExperiment } from "./ptq_onnx.ts";
 import { integerOnlyExperiment } from "./integer_only.ts";
 import { zeroShotExperiment } from "./zero_shot.ts";
 
-/** The built-in experiments in order. */
+/**
+ * The built-in experiments in order.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_EXPERIMENTS } from "./catalog.ts";
+ * const ids = BUILTIN_EXPERIMENTS.map((e) => e.id);
+ * if (ids[0] !== "uniform" || new Set(ids).size !== ids.length) throw new Error("bad");
+ * ```
+ */
 export const BUILTIN_EXPERIMENTS = Object.freeze([
   uniformExperiment,
   calibrationExperiment,

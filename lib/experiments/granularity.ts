@@ -224,7 +224,15 @@ export async function granularityComparison(options: ExperimentOptions = {}): Pr
   return await report.prerender();
 }
 
-/** Experiment 03 for the registry. */
+/**
+ * Experiment 03 for the registry.
+ *
+ * @example
+ * ```ts
+ * import { granularityExperiment } from "./granularity.ts";
+ * if (granularityExperiment.id !== "granularity" || typeof granularityExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const granularityExperiment: Experiment = {
   id: "granularity",
   title: "Granularity",

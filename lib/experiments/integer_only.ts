@@ -376,7 +376,15 @@ export async function integerOnlyComparison(options: OnnxExperimentOptions = {})
   return await report.prerender();
 }
 
-/** Experiment 09 for the registry. */
+/**
+ * Experiment 09 for the registry.
+ *
+ * @example
+ * ```ts
+ * import { integerOnlyExperiment } from "./integer_only.ts";
+ * if (integerOnlyExperiment.id !== "integer-only" || typeof integerOnlyExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const integerOnlyExperiment: Experiment = {
   id: "integer-only",
   title: "Simulated vs integer-only inference",

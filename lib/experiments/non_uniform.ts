@@ -273,7 +273,15 @@ function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 }
 
-/** Experiment 05 for the registry (synthetic weights unless a model is given). */
+/**
+ * Experiment 05 for the registry (synthetic weights unless a model is given).
+ *
+ * @example
+ * ```ts
+ * import { nonUniformExperiment } from "./non_uniform.ts";
+ * if (nonUniformExperiment.id !== "non-uniform" || typeof nonUniformExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const nonUniformExperiment: Experiment = {
   id: "non-uniform",
   title: "Non-uniform levels",

@@ -83,7 +83,17 @@ export async function loadExperimentModel(bytes?: Uint8Array): Promise<LoadedMod
   throw new QuantlabError("IO", `no experiment model could be read (${tried.join("; ")})`);
 }
 
-/** Fashion-MNIST train and test splits, or the reason they could not be loaded. */
+/**
+ * Fashion-MNIST train and test splits, or the reason they could not be loaded.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadFashionOrNote } from "./ptq_onnx.ts";
+ * const data = await loadFashionOrNote(); // reads Fashion-MNIST when present
+ * if ("note" in data) console.log(data.note);
+ * else console.log(data.train.count, data.test.count); // 60000 10000
+ * ```
+ */
 export async function loadFashionOrNote(): Promise<{ train: ImageDataset; test: ImageDataset } | { note: string }> {
   try {
     const [train, test] = await Promise.all([loadFashionMnist("train"), loadFashionMnist("test")]);
@@ -177,7 +187,17 @@ function groupedBarChart(
   );
 }
 
-/** A skipped report when Fashion-MNIST is missing. */
+/**
+ * A skipped report when Fashion-MNIST is missing.
+ *
+ * @example
+ * ```ts
+ * import { skippedReport } from "./ptq_onnx.ts";
+ * const r = skippedReport("demo", "Demo", "a claim", "no data here");
+ * const b = r.blocks[0];
+ * if (r.id !== "demo" || b.kind !== "text" || !b.text.includes("no data here")) throw new Error("bad");
+ * ```
+ */
 export function skippedReport(id: string, title: string, claim: string, note: string): Report {
   return new Report(id, title, claim).text(
     `Skipped: Fashion-MNIST is not available on this machine, so this experiment did not run. ${note}`,
@@ -503,7 +523,15 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   return await report.prerender();
 }
 
-/** Experiment 08 for the registry. */
+/**
+ * Experiment 08 for the registry.
+ *
+ * @example
+ * ```ts
+ * import { ptqOnnxExperiment } from "./ptq_onnx.ts";
+ * if (ptqOnnxExperiment.id !== "ptq-onnx" || typeof ptqOnnxExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const ptqOnnxExperiment: Experiment = {
   id: "ptq-onnx",
   title: "PTQ of an ONNX model on ONNX Runtime",

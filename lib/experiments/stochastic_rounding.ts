@@ -443,7 +443,15 @@ async function tickRun(p: Progress, note: string): Promise<void> {
   await p.tick(1, note);
 }
 
-/** Experiment 04 for the registry. */
+/**
+ * Experiment 04 for the registry.
+ *
+ * @example
+ * ```ts
+ * import { stochasticRoundingExperiment } from "./stochastic_rounding.ts";
+ * if (stochasticRoundingExperiment.id !== "stochastic-rounding" || typeof stochasticRoundingExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const stochasticRoundingExperiment: Experiment = {
   id: "stochastic-rounding",
   title: "Stochastic rounding",

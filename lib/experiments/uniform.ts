@@ -264,7 +264,15 @@ export async function uniformQuantization(options: ExperimentOptions = {}): Prom
   return await report.prerender();
 }
 
-/** Experiment 01 for the registry. */
+/**
+ * Experiment 01 for the registry.
+ *
+ * @example
+ * ```ts
+ * import { uniformExperiment } from "./uniform.ts";
+ * if (uniformExperiment.id !== "uniform" || typeof uniformExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const uniformExperiment: Experiment = {
   id: "uniform",
   title: "Uniform quantization",

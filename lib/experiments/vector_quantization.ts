@@ -426,7 +426,15 @@ export function scalarKMeans(x: Tensor<"float32">, K: number, seed = 0, iteratio
     .fit(x.data, 1).quantize(x.data, 1);
 }
 
-/** Experiment 06 for the registry (a synthetic linear layer unless a model is given). */
+/**
+ * Experiment 06 for the registry (a synthetic linear layer unless a model is given).
+ *
+ * @example
+ * ```ts
+ * import { vectorQuantizationExperiment } from "./vector_quantization.ts";
+ * if (vectorQuantizationExperiment.id !== "vector-quantization" || typeof vectorQuantizationExperiment.run !== "function") throw new Error("bad");
+ * ```
+ */
 export const vectorQuantizationExperiment: Experiment = {
   id: "vector-quantization",
   title: "Vector quantization",

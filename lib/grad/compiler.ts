@@ -30,7 +30,17 @@ import { LINEAR_RULES } from "./rules_linear.ts";
 import { QUANT_RULES } from "./rules_quant.ts";
 import { SHAPE_RULES } from "./rules_shape.ts";
 
-/** Every op with a gradient rule, by op type. */
+/**
+ * Every op with a gradient rule, by op type.
+ *
+ * @example
+ * ```ts
+ * import { GRADIENT_RULES } from "./compiler.ts";
+ * if (typeof GRADIENT_RULES.Conv !== "function" || typeof GRADIENT_RULES.DequantizeLinear !== "function") {
+ *   throw new Error("bad");
+ * }
+ * ```
+ */
 export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = Object.freeze({
   ...ELEMENTWISE_RULES,
   ...SHAPE_RULES,

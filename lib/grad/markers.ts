@@ -64,7 +64,15 @@ export function markGradScale(e: Emitter, x: string, g: number): string {
   return marker(e, x, `quantlab:grad_scale=${g}`);
 }
 
-/** The integer grid `[Qn, Qp]` of a `bits`-bit signed or unsigned quantizer. */
+/**
+ * The integer grid `[Qn, Qp]` of a `bits`-bit signed or unsigned quantizer.
+ *
+ * @example
+ * ```ts
+ * import { lsqGrid } from "./markers.ts";
+ * if (lsqGrid(4, true).join() !== "-8,7" || lsqGrid(8, false).join() !== "0,255") throw new Error("bad");
+ * ```
+ */
 export function lsqGrid(bits: number, signed: boolean): [number, number] {
   if (!Number.isInteger(bits) || bits < 2 || bits > 16) {
     throw new QuantlabError("BITS_OUT_OF_RANGE", `LSQ/PACT bits must be an integer in 2..16, got ${bits}`);

@@ -42,7 +42,21 @@ export interface RuleContext {
 /** A rule returns one gradient name (or undefined) per forward input. */
 export type GradRule = (c: RuleContext) => (string | undefined)[];
 
-/** Throw `UNSUPPORTED_OP` naming the node. */
+/**
+ * Throw `UNSUPPORTED_OP` naming the node.
+ *
+ * @example
+ * ```ts
+ * import { unsupported } from "./rule.ts";
+ * const node = { input: [], output: [], name: "c", opType: "Conv", domain: "", attribute: [] };
+ * try {
+ *   unsupported(node, "grouped");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes('Conv "c"')) throw e;
+ * }
+ * ```
+ */
 export function unsupported(node: NodeProto, why: string): never {
   throw new QuantlabError("UNSUPPORTED_OP", `gradient of ${nodeLabel(node)}: ${why}`);
 }
@@ -51,6 +65,14 @@ export function unsupported(node: NodeProto, why: string): never {
  * Sum `g` (shaped `from`) over the axes that numpy broadcasting expanded, so the result has the shape of `to`.
  * Static shapes decide the axes; the result is reshaped to `to`'s static dims when `to` is static, else to
  * `Shape(to)` at run time.
+ *
+ * @example
+ * ```ts
+ * import { reduceTo, type RuleContext } from "./rule.ts";
+ * // Nothing was broadcast (same shapes), so the gradient comes back unchanged and no node is emitted.
+ * const c = { shape: () => [2, 3] } as unknown as RuleContext;
+ * if (reduceTo(c, "g", [2, 3], "b") !== "g") throw new Error("bad");
+ * ```
  */
 export function reduceTo(c: RuleContext, g: string, from: readonly number[], to: string): string {
   const ts = c.shape(to);
@@ -79,6 +101,17 @@ export interface ConvGeometry {
 /**
  * Resolve kernel/strides/dilations/pads (auto_pad included) of a Conv or pooling node from static shapes, and
  * the `output_padding` a ConvTranspose needs to map the output back onto the input size.
+ *
+ * @example
+ * ```ts
+ * import { convGeometry } from "./rule.ts";
+ * import { intsAttr } from "../onnx/graph.ts";
+ * const node = { input: [], output: [], name: "", opType: "Conv", domain: "", attribute: [intsAttr("pads", [1, 1, 1, 1])] };
+ * const g = convGeometry(node, [1, 1, 5, 5], [1, 1, 5, 5], [3, 3]);
+ * if (g.pads.join() !== "1,1,1,1" || g.strides.join() !== "1,1" || g.outputPadding.join() !== "0,0") {
+ *   throw new Error("bad");
+ * }
+ * ```
  */
 export function convGeometry(
   node: NodeProto,
@@ -115,7 +148,15 @@ export function convGeometry(
   return { kernel: [...kernel], strides: [...strides], dilations: [...dilations], pads: [...pads], outputPadding };
 }
 
-/** Product of numbers. */
+/**
+ * Product of numbers.
+ *
+ * @example
+ * ```ts
+ * import { prod } from "./rule.ts";
+ * if (prod([2, 3, 4]) !== 24 || prod([]) !== 1) throw new Error("bad");
+ * ```
+ */
 export function prod(xs: readonly number[]): number {
   let p = 1;
   for (const x of xs) p *= x;

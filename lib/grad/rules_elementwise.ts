@@ -12,7 +12,18 @@ import { type GradRule, prod, reduceTo, type RuleContext, unsupported } from "./
 
 const MARK = "quantlab:";
 
-/** Read a gradient marker from an Identity node's docString: stop, a scale, or none. */
+/**
+ * Read a gradient marker from an Identity node's docString: stop, a scale, or none.
+ *
+ * @example
+ * ```ts
+ * import { markerOf } from "./rules_elementwise.ts";
+ * if (markerOf("quantlab:grad_scale=0.5")?.scale !== 0.5 || markerOf("quantlab:stop_gradient")?.stop !== true) {
+ *   throw new Error("bad");
+ * }
+ * if (markerOf("a plain docstring") !== undefined) throw new Error("bad");
+ * ```
+ */
 export function markerOf(docString: string | undefined): { stop: boolean; scale: number } | undefined {
   if (!docString?.startsWith(MARK)) return undefined;
   const body = docString.slice(MARK.length);
@@ -40,7 +51,20 @@ function binary(c: RuleContext, ga: () => string, gb: () => string): (string | u
   return [c.needs(0) ? reduceTo(c, ga(), ys, a) : undefined, c.needs(1) ? reduceTo(c, gb(), ys, b) : undefined];
 }
 
-/** Normalise reduction axes (constant input or attribute); null means all axes. */
+/**
+ * Normalise reduction axes (constant input or attribute); null means all axes.
+ *
+ * @example
+ * ```ts
+ * import { reductionAxes } from "./rules_elementwise.ts";
+ * import type { RuleContext } from "./rule.ts";
+ * import { intsAttr } from "../onnx/graph.ts";
+ * const attribute = [intsAttr("axes", [-1, 0])];
+ * const node = { input: ["x"], output: ["y"], name: "", opType: "ReduceSum", domain: "", attribute };
+ * const c = { node, shape: () => [2, 3, 4], constant: () => undefined } as unknown as RuleContext;
+ * if (reductionAxes(c)?.join() !== "0,2") throw new Error("bad");
+ * ```
+ */
 export function reductionAxes(c: RuleContext): number[] | null {
   const n = c.node;
   const rank = c.shape(n.input[0]).length;
@@ -90,7 +114,15 @@ function roundRule(c: RuleContext): (string | undefined)[] {
   return c.roundGradient === "ste" ? [c.dy(0)] : [undefined];
 }
 
-/** Rules by op type. */
+/**
+ * Rules by op type.
+ *
+ * @example
+ * ```ts
+ * import { ELEMENTWISE_RULES } from "./rules_elementwise.ts";
+ * if (typeof ELEMENTWISE_RULES.Identity !== "function") throw new Error("bad");
+ * ```
+ */
 export const ELEMENTWISE_RULES: Record<string, GradRule> = {
   Identity: (c) => {
     const m = markerOf(c.node.docString);

@@ -209,7 +209,15 @@ function globalAvgPoolGrad(c: RuleContext): (string | undefined)[] {
   return [c.e.div(e, c.e.scalar(prod(xs.slice(2))))];
 }
 
-/** Rules by op type. */
+/**
+ * Rules by op type.
+ *
+ * @example
+ * ```ts
+ * import { LINEAR_RULES } from "./rules_linear.ts";
+ * if (typeof LINEAR_RULES.Conv !== "function" || typeof LINEAR_RULES.Gemm !== "function") throw new Error("bad");
+ * ```
+ */
 export const LINEAR_RULES: Record<string, GradRule> = {
   Conv: convGrad,
   ConvTranspose: convTransposeGrad,

@@ -14,7 +14,16 @@ import { attrFloat, attrInt } from "../onnx/graph.ts";
 import { DataType } from "../onnx/tensor_data.ts";
 import { type GradRule, type RuleContext, unsupported } from "./rule.ts";
 
-/** Integer grid `[qmin, qmax]` of a quantized element type. */
+/**
+ * Integer grid `[qmin, qmax]` of a quantized element type.
+ *
+ * @example
+ * ```ts
+ * import { gridOf } from "./rules_quant.ts";
+ * import { DataType } from "../onnx/tensor_data.ts";
+ * if (gridOf(DataType.INT8).join() !== "-128,127" || gridOf(undefined).join() !== "0,255") throw new Error("bad");
+ * ```
+ */
 export function gridOf(elemType: number | undefined): [number, number] {
   switch (elemType ?? DataType.UINT8) {
     case DataType.UINT8:
@@ -108,7 +117,17 @@ function batchNormInferenceGrad(c: RuleContext): (string | undefined)[] {
   return out;
 }
 
-/** Rules by op type. */
+/**
+ * Rules by op type.
+ *
+ * @example
+ * ```ts
+ * import { QUANT_RULES } from "./rules_quant.ts";
+ * if (typeof QUANT_RULES.DequantizeLinear !== "function" || typeof QUANT_RULES.QuantizeLinear !== "function") {
+ *   throw new Error("bad");
+ * }
+ * ```
+ */
 export const QUANT_RULES: Record<string, GradRule> = {
   DequantizeLinear: dequantizeGrad,
   // The integer output carries no gradient; DequantizeLinear routes it to the input (see above).

@@ -59,7 +59,15 @@ function unslice(
   return out;
 }
 
-/** Rules by op type. */
+/**
+ * Rules by op type.
+ *
+ * @example
+ * ```ts
+ * import { SHAPE_RULES } from "./rules_shape.ts";
+ * if (typeof SHAPE_RULES.Reshape !== "function" || typeof SHAPE_RULES.Flatten !== "function") throw new Error("bad");
+ * ```
+ */
 export const SHAPE_RULES: Record<string, GradRule> = {
   Reshape: reshapeBack,
   Flatten: reshapeBack,

@@ -131,7 +131,15 @@ function checkOneScale(s: number, what: string): number {
   return f;
 }
 
-/** Length of a scale/zero-point argument (1 for a scalar). */
+/**
+ * Length of a scale/zero-point argument (1 for a scalar).
+ *
+ * @example
+ * ```ts
+ * import { vectorLength } from "./checks.ts";
+ * if (vectorLength(0.5) !== 1 || vectorLength([1, 2, 3]) !== 3 || vectorLength(undefined) !== 1) throw new Error("bad");
+ * ```
+ */
 export function vectorLength(v: number | ArrayLike<number> | undefined): number {
   return v === undefined || typeof v === "number" ? 1 : v.length;
 }

@@ -69,7 +69,21 @@ export function frexp(x: number): { fraction: number; exponent: number } {
   return { fraction: scratch.getFloat64(0), exponent: e - 1022 + bias };
 }
 
-/** Throw unless `m` is a positive finite number; `what` names the argument. */
+/**
+ * Throw unless `m` is a positive finite number; `what` names the argument.
+ *
+ * @example
+ * ```ts
+ * import { checkMultiplier } from "./dyadic.ts";
+ * checkMultiplier(0.25);
+ * try {
+ *   checkMultiplier(NaN, "scale ratio");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("scale ratio")) throw e;
+ * }
+ * ```
+ */
 export function checkMultiplier(m: number, what = "multiplier"): void {
   if (typeof m !== "number" || Number.isNaN(m) || !Number.isFinite(m)) {
     throw new QuantlabError("NON_FINITE", `${what} must be a finite positive number, got ${m}`);

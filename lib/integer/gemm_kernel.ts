@@ -16,17 +16,42 @@
  */
 import { simdGemmPanels } from "./simd_gemm.ts";
 
-/** Number of 4-wide panels for `n` rows. */
+/**
+ * Number of 4-wide panels for `n` rows.
+ *
+ * @example
+ * ```ts
+ * import { panelCount } from "./gemm_kernel.ts";
+ * if (panelCount(4) !== 1 || panelCount(5) !== 2) throw new Error("bad");
+ * ```
+ */
 export function panelCount(n: number): number {
   return (n + 3) >> 2;
 }
 
-/** Number of depth chunks of 8 for depth `k`. */
+/**
+ * Number of depth chunks of 8 for depth `k`.
+ *
+ * @example
+ * ```ts
+ * import { chunkCount } from "./gemm_kernel.ts";
+ * if (chunkCount(8) !== 1 || chunkCount(9) !== 2) throw new Error("bad");
+ * ```
+ */
 export function chunkCount(k: number): number {
   return (k + 7) >> 3;
 }
 
-/** Index of element (row `r`, depth `p`) in a packed panel array of depth chunks `k8`. */
+/**
+ * Index of element (row `r`, depth `p`) in a packed panel array of depth chunks `k8`.
+ *
+ * @example
+ * ```ts
+ * import { panelIndex } from "./gemm_kernel.ts";
+ * // Within a panel: 8 depth values per row, 4 rows per chunk; the next panel follows all k8 chunks.
+ * if (panelIndex(0, 1, 2) !== 1 || panelIndex(1, 0, 2) !== 8 || panelIndex(4, 0, 2) !== 64) throw new Error("bad");
+ * ```
+ */
 export function panelIndex(r: number, p: number, k8: number): number {
   return ((((r >> 2) * k8 + (p >> 3)) << 2) + (r & 3)) * 8 + (p & 7);
 }
@@ -67,7 +92,15 @@ export function packPanels(
   return dst;
 }
 
-/** Whether {@link gemmPacked} may use the Wasm SIMD kernel (tests switch it off to check the fallback). */
+/**
+ * Whether {@link gemmPacked} may use the Wasm SIMD kernel (tests switch it off to check the fallback).
+ *
+ * @example
+ * ```ts
+ * import { gemmConfig } from "./gemm_kernel.ts";
+ * if (typeof gemmConfig.simd !== "boolean") throw new Error("bad");
+ * ```
+ */
 export const gemmConfig: { simd: boolean } = { simd: true };
 
 /**

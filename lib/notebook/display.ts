@@ -10,7 +10,15 @@
  * @module
  */
 
-/** The well-known symbol Deno's Jupyter kernel looks for. */
+/**
+ * The well-known symbol Deno's Jupyter kernel looks for.
+ *
+ * @example
+ * ```ts
+ * import { JUPYTER_DISPLAY } from "./display.ts";
+ * if (JUPYTER_DISPLAY !== Symbol.for("Jupyter.display")) throw new Error("bad");
+ * ```
+ */
 export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display");
 
 /** A JSON object inside a bundle (vega-lite specs, application/json). */

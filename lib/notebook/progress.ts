@@ -33,7 +33,16 @@ export interface ProgressOptions {
 
 type JupyterDisplay = (obj: unknown, options: { raw: boolean; update?: boolean; display_id?: string }) => Promise<void>;
 
-/** `Deno.jupyter.display` when running inside Deno's Jupyter kernel, else `undefined`. */
+/**
+ * `Deno.jupyter.display` when running inside Deno's Jupyter kernel, else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { jupyterDisplay } from "./progress.ts";
+ * // A doc test does not run inside the Jupyter kernel.
+ * if (jupyterDisplay() !== undefined) throw new Error("bad");
+ * ```
+ */
 export function jupyterDisplay(): JupyterDisplay | undefined {
   try {
     // Outside the kernel, reading Deno.jupyter throws.

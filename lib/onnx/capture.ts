@@ -130,7 +130,22 @@ export function exposeValues(
   return m;
 }
 
-/** Names of all node outputs in graph order (the intermediates a capture run can expose). */
+/**
+ * Names of all node outputs in graph order (the intermediates a capture run can expose).
+ *
+ * @example
+ * ```ts
+ * import { intermediateNames } from "./capture.ts";
+ * import { OnnxModel as Model } from "./model.ts";
+ * import { emptyModel } from "./proto.ts";
+ * const p = emptyModel(17);
+ * p.graph.input.push({ name: "x", type: { tensorType: { elemType: 1 } } });
+ * p.graph.node.push({ input: ["x"], output: ["r"], name: "", opType: "Relu", domain: "", attribute: [] });
+ * p.graph.node.push({ input: ["r"], output: ["y"], name: "", opType: "Neg", domain: "", attribute: [] });
+ * p.graph.output.push({ name: "y", type: { tensorType: { elemType: 1 } } });
+ * if (intermediateNames(Model.fromProto(p)).join() !== "r,y") throw new Error("bad");
+ * ```
+ */
 export function intermediateNames(model: OnnxModel): string[] {
   const out: string[] = [];
   for (const n of model.graph.node) for (const o of n.output) if (o) out.push(o);

@@ -11,7 +11,16 @@ import { QuantlabError } from "../errors.ts";
 import { type AttributeProto, AttributeType, type GraphProto, type NodeProto, type TensorProto } from "./proto.ts";
 import { makeTensorProto, type TensorValues } from "./tensor_data.ts";
 
-/** Readable node label for messages: `Conv "conv1"` or `Conv #3`. */
+/**
+ * Readable node label for messages: `Conv "conv1"` or `Conv #3`.
+ *
+ * @example
+ * ```ts
+ * import { nodeLabel } from "./graph.ts";
+ * const n = { input: [], output: [], name: "conv1", opType: "Conv", domain: "", attribute: [] };
+ * if (nodeLabel(n) !== 'Conv "conv1"' || nodeLabel({ ...n, name: "" }, 3) !== "Conv #3") throw new Error("bad");
+ * ```
+ */
 export function nodeLabel(n: NodeProto, index?: number): string {
   return n.name ? `${n.opType} "${n.name}"` : `${n.opType} #${index ?? "?"}`;
 }
@@ -205,7 +214,16 @@ export function validateGraph(g: GraphProto, outerScope: ReadonlySet<string> = n
   topologicalOrder(g, outerScope);
 }
 
-/** Find an attribute by name. */
+/**
+ * Find an attribute by name.
+ *
+ * @example
+ * ```ts
+ * import { getAttribute, intAttr } from "./graph.ts";
+ * const n = { input: [], output: [], name: "", opType: "Conv", domain: "", attribute: [intAttr("group", 2)] };
+ * if (getAttribute(n, "group")?.i !== 2 || getAttribute(n, "pads") !== undefined) throw new Error("bad");
+ * ```
+ */
 export function getAttribute(n: NodeProto, name: string): AttributeProto | undefined {
   return n.attribute.find((a) => a.name === name);
 }
@@ -225,33 +243,94 @@ export function attrInt(n: NodeProto, name: string, fallback: number): number {
   return a?.i ?? fallback;
 }
 
-/** An INTS attribute, or `fallback` when absent. */
+/**
+ * An INTS attribute, or `fallback` when absent.
+ *
+ * @example
+ * ```ts
+ * import { attrInts, intsAttr } from "./graph.ts";
+ * const n = { input: [], output: [], name: "", opType: "Conv", domain: "", attribute: [intsAttr("pads", [1, 1, 1, 1])] };
+ * if (attrInts(n, "pads", []).join() !== "1,1,1,1" || attrInts(n, "strides", [1, 1]).join() !== "1,1") {
+ *   throw new Error("bad");
+ * }
+ * ```
+ */
 export function attrInts(n: NodeProto, name: string, fallback: number[]): number[] {
   return getAttribute(n, name)?.ints ?? fallback;
 }
 
-/** A FLOAT attribute, or `fallback` when absent. */
+/**
+ * A FLOAT attribute, or `fallback` when absent.
+ *
+ * @example
+ * ```ts
+ * import { attrFloat, floatAttr } from "./graph.ts";
+ * const n = { input: [], output: [], name: "", opType: "LeakyRelu", domain: "", attribute: [floatAttr("alpha", 0.5)] };
+ * if (attrFloat(n, "alpha", 0.01) !== 0.5 || attrFloat(n, "beta", 1) !== 1) throw new Error("bad");
+ * ```
+ */
 export function attrFloat(n: NodeProto, name: string, fallback: number): number {
   return getAttribute(n, name)?.f ?? fallback;
 }
 
-/** A STRING attribute decoded as UTF-8, or `fallback` when absent. */
+/**
+ * A STRING attribute decoded as UTF-8, or `fallback` when absent.
+ *
+ * @example
+ * ```ts
+ * import { attrString } from "./graph.ts";
+ * import { AttributeType } from "./proto.ts";
+ * const valid = { name: "auto_pad", type: AttributeType.STRING, s: new TextEncoder().encode("VALID") };
+ * const n = { input: [], output: [], name: "", opType: "Conv", domain: "", attribute: [valid] };
+ * if (attrString(n, "auto_pad", "NOTSET") !== "VALID" || attrString(n, "mode", "x") !== "x") throw new Error("bad");
+ * ```
+ */
 export function attrString(n: NodeProto, name: string, fallback: string): string {
   const s = getAttribute(n, name)?.s;
   return s ? new TextDecoder().decode(s) : fallback;
 }
 
-/** Make an INT attribute. */
+/**
+ * Make an INT attribute.
+ *
+ * @example
+ * ```ts
+ * import { intAttr } from "./graph.ts";
+ * import { AttributeType } from "./proto.ts";
+ * const a = intAttr("axis", 1);
+ * if (a.name !== "axis" || a.type !== AttributeType.INT || a.i !== 1) throw new Error("bad");
+ * ```
+ */
 export function intAttr(name: string, i: number): AttributeProto {
   return { name, type: AttributeType.INT, i };
 }
 
-/** Make an INTS attribute. */
+/**
+ * Make an INTS attribute.
+ *
+ * @example
+ * ```ts
+ * import { intsAttr } from "./graph.ts";
+ * import { AttributeType } from "./proto.ts";
+ * const a = intsAttr("perm", [1, 0]);
+ * if (a.type !== AttributeType.INTS || a.ints?.join() !== "1,0") throw new Error("bad");
+ * ```
+ */
 export function intsAttr(name: string, ints: number[]): AttributeProto {
   return { name, type: AttributeType.INTS, ints };
 }
 
-/** Make a FLOAT attribute. */
+/**
+ * Make a FLOAT attribute.
+ *
+ * @example
+ * ```ts
+ * import { floatAttr } from "./graph.ts";
+ * import { AttributeType } from "./proto.ts";
+ * const a = floatAttr("alpha", 0.5);
+ * if (a.type !== AttributeType.FLOAT || a.f !== 0.5) throw new Error("bad");
+ * ```
+ */
 export function floatAttr(name: string, f: number): AttributeProto {
   return { name, type: AttributeType.FLOAT, f };
 }
@@ -362,7 +441,18 @@ export function matchChains(g: GraphProto, ops: readonly string[]): number[][] {
   return matches;
 }
 
-/** Remove nodes whose outputs nobody uses (not graph outputs), then unused initializers; returns the count. */
+/**
+ * Remove nodes whose outputs nobody uses (not graph outputs), then unused initializers; returns the count.
+ *
+ * @example
+ * ```ts
+ * import { removeDeadNodes } from "./graph.ts";
+ * const node = (i: string, o: string) => ({ input: [i], output: [o], name: o, opType: "Relu", domain: "", attribute: [] });
+ * const g = { name: "g", initializer: [], valueInfo: [], input: [{ name: "x" }], output: [{ name: "y" }],
+ *   node: [node("x", "y"), node("x", "dead")] };
+ * if (removeDeadNodes(g) !== 1 || g.node.map((n) => n.name).join() !== "y") throw new Error("bad");
+ * ```
+ */
 export function removeDeadNodes(g: GraphProto): number {
   let removed = 0;
   for (;;) {

@@ -10,7 +10,15 @@ import { QuantlabError } from "../errors.ts";
 import { validateGraph } from "./graph.ts";
 import { decodeModel, encodeModel, type ModelProto, type ValueInfo } from "./proto.ts";
 
-/** Default-domain opsets quantlab's transforms accept (per-channel DequantizeLinear needs 13). */
+/**
+ * Default-domain opsets quantlab's transforms accept (per-channel DequantizeLinear needs 13).
+ *
+ * @example
+ * ```ts
+ * import { SUPPORTED_OPSETS } from "./model.ts";
+ * if (SUPPORTED_OPSETS.min !== 13 || SUPPORTED_OPSETS.max < SUPPORTED_OPSETS.min) throw new Error("bad");
+ * ```
+ */
 export const SUPPORTED_OPSETS = Object.freeze({ min: 13, max: 22 });
 
 /**

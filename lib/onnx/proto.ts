@@ -102,7 +102,15 @@ export interface ValueInfo {
   unknown?: Uint8Array[];
 }
 
-/** `AttributeProto.AttributeType` codes. */
+/**
+ * `AttributeProto.AttributeType` codes.
+ *
+ * @example
+ * ```ts
+ * import { AttributeType } from "./proto.ts";
+ * if (AttributeType.FLOAT !== 1 || AttributeType.INT !== 2 || AttributeType.INTS !== 7) throw new Error("bad");
+ * ```
+ */
 export const AttributeType = Object.freeze({
   UNDEFINED: 0,
   FLOAT: 1,
@@ -219,7 +227,15 @@ export interface ModelProto {
   unknown?: Uint8Array[];
 }
 
-/** Nested graphs (If/Loop/Scan bodies) deeper than this are rejected as malformed. */
+/**
+ * Nested graphs (If/Loop/Scan bodies) deeper than this are rejected as malformed.
+ *
+ * @example
+ * ```ts
+ * import { MAX_GRAPH_DEPTH } from "./proto.ts";
+ * if (MAX_GRAPH_DEPTH !== 32) throw new Error("bad");
+ * ```
+ */
 export const MAX_GRAPH_DEPTH = 32;
 
 type R = ProtoReader;

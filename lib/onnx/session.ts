@@ -21,7 +21,15 @@ import { QuantlabError } from "../errors.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { OnnxModel } from "./model.ts";
 
-/** The pinned onnxruntime release used by both bindings. */
+/**
+ * The pinned onnxruntime release used by both bindings.
+ *
+ * @example
+ * ```ts
+ * import { ORT_VERSION } from "./session.ts";
+ * if (!/^\d+\.\d+\.\d+$/.test(ORT_VERSION)) throw new Error("bad");
+ * ```
+ */
 export const ORT_VERSION = "1.30.0";
 const WEB_SPEC = `npm:onnxruntime-web@${ORT_VERSION}`;
 const NODE_SPEC = `npm:onnxruntime-node@${ORT_VERSION}`;

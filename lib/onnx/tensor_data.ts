@@ -7,7 +7,15 @@ import { QuantlabError } from "../errors.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { TensorProto } from "./proto.ts";
 
-/** `TensorProto.DataType` codes. */
+/**
+ * `TensorProto.DataType` codes.
+ *
+ * @example
+ * ```ts
+ * import { DataType } from "./tensor_data.ts";
+ * if (DataType.FLOAT !== 1 || DataType.UINT8 !== 2 || DataType.INT8 !== 3) throw new Error("bad");
+ * ```
+ */
 export const DataType = Object.freeze({
   UNDEFINED: 0,
   FLOAT: 1,
@@ -73,7 +81,17 @@ export type TensorValues =
 
 const WIDTH: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8 };
 
-/** Number of elements of a tensor proto's dims. */
+/**
+ * Number of elements of a tensor proto's dims.
+ *
+ * @example
+ * ```ts
+ * import { elementCount } from "./tensor_data.ts";
+ * if (elementCount({ name: "w", dims: [2, 3] }) !== 6 || elementCount({ name: "s", dims: [] }) !== 1) {
+ *   throw new Error("bad");
+ * }
+ * ```
+ */
 export function elementCount(t: Pick<TensorProto, "dims" | "name">): number {
   let n = 1;
   for (const d of t.dims) {
@@ -85,7 +103,17 @@ export function elementCount(t: Pick<TensorProto, "dims" | "name">): number {
   return n;
 }
 
-/** Convert an IEEE half-precision bit pattern to a number. */
+/**
+ * Convert an IEEE half-precision bit pattern to a number.
+ *
+ * @example
+ * ```ts
+ * import { halfToFloat } from "./tensor_data.ts";
+ * if (halfToFloat(0x3c00) !== 1 || halfToFloat(0xc000) !== -2 || halfToFloat(0x7c00) !== Infinity) {
+ *   throw new Error("bad");
+ * }
+ * ```
+ */
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;

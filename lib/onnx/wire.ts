@@ -10,7 +10,15 @@
  */
 import { QuantlabError } from "../errors.ts";
 
-/** Wire types of the protobuf encoding. */
+/**
+ * Wire types of the protobuf encoding.
+ *
+ * @example
+ * ```ts
+ * import { WireType } from "./wire.ts";
+ * if (WireType.VARINT !== 0 || WireType.LEN !== 2 || WireType.I32 !== 5) throw new Error("bad");
+ * ```
+ */
 export const WireType = Object.freeze({ VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 5 });
 
 const TWO32 = 4294967296;

@@ -28,7 +28,22 @@ export interface CalibrationOptions extends SessionOptions {
   onProgress?: (batches: number) => void;
 }
 
-/** Check that an activation quantizer can be expressed as ONNX QDQ activations. */
+/**
+ * Check that an activation quantizer can be expressed as ONNX QDQ activations.
+ *
+ * @example
+ * ```ts
+ * import { checkActivationQuantizer } from "./calibration.ts";
+ * import { quantizer } from "../quant/quantizer.ts";
+ * checkActivationQuantizer(quantizer().uint(8).asymmetric());
+ * try {
+ *   checkActivationQuantizer(quantizer().int(8).perChannel(1));
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("per-tensor")) throw e;
+ * }
+ * ```
+ */
 export function checkActivationQuantizer(activations: QuantizerBuilder): void {
   const c = activations.config;
   if (c.granularity.kind !== "tensor") {

@@ -27,7 +27,15 @@ import type { QuantParams } from "../quant/params.ts";
 import type { QuantizerBuilder } from "../quant/quantizer.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
-/** Ops whose output activations are quantized. */
+/**
+ * Ops whose output activations are quantized.
+ *
+ * @example
+ * ```ts
+ * import { QUANTIZED_OPS } from "./qdq.ts";
+ * if (!QUANTIZED_OPS.has("Conv") || !QUANTIZED_OPS.has("Gemm") || QUANTIZED_OPS.has("Softmax")) throw new Error("bad");
+ * ```
+ */
 export const QUANTIZED_OPS: ReadonlySet<string> = new Set([
   "Conv",
   "Gemm",
@@ -47,7 +55,15 @@ export const QUANTIZED_OPS: ReadonlySet<string> = new Set([
   "Pad",
 ]);
 
-/** Data-movement ops whose output shares the input's quantization parameters. */
+/**
+ * Data-movement ops whose output shares the input's quantization parameters.
+ *
+ * @example
+ * ```ts
+ * import { PASS_THROUGH_OPS } from "./qdq.ts";
+ * if (!PASS_THROUGH_OPS.has("MaxPool") || PASS_THROUGH_OPS.has("Conv")) throw new Error("bad");
+ * ```
+ */
 export const PASS_THROUGH_OPS: ReadonlySet<string> = new Set([
   "MaxPool",
   "Flatten",
@@ -139,7 +155,17 @@ export interface QdqResult {
   readonly weightBits: number;
 }
 
-/** The output-channel axis of an op's weight. */
+/**
+ * The output-channel axis of an op's weight.
+ *
+ * @example
+ * ```ts
+ * import { weightAxis } from "./qdq.ts";
+ * if (weightAxis("Conv", false) !== 0 || weightAxis("Gemm", true) !== 0 || weightAxis("MatMul", false) !== 1) {
+ *   throw new Error("bad");
+ * }
+ * ```
+ */
 export function weightAxis(opType: string, transB: boolean): number {
   if (opType === "Conv") return 0;
   if (opType === "Gemm") return transB ? 0 : 1;
@@ -155,7 +181,19 @@ function storageType(p: QuantParams, what: string): { code: number; make: (n: nu
   );
 }
 
-/** Fit weight parameters for one weight tensor with the builder (axis forced to the op's output channel). */
+/**
+ * Fit weight parameters for one weight tensor with the builder (axis forced to the op's output channel).
+ *
+ * @example
+ * ```ts
+ * import { fitWeight } from "./qdq.ts";
+ * import { quantizer } from "../quant/quantizer.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const w = Tensor.from([1, -2, 0.5, 4], [2, 2]);
+ * const p = fitWeight(quantizer().int(8).symmetric().perChannel(1), w, 0, "W");
+ * if (p.scale.length !== 2 || Math.abs(p.scale[1] - 4 / 127) > 1e-6) throw new Error("bad");
+ * ```
+ */
 export function fitWeight(weights: QuantizerBuilder, w: Tensor<"float32">, axis: number, name: string): QuantParams {
   const g = weights.config.granularity;
   if (g.kind === "group") {

@@ -50,7 +50,15 @@ export interface QuantParams extends QuantScheme {
   readonly granularity: Granularity;
 }
 
-/** float32 machine epsilon: PyTorch's lower bound for scales. */
+/**
+ * float32 machine epsilon: PyTorch's lower bound for scales.
+ *
+ * @example
+ * ```ts
+ * import { SCALE_EPS } from "./params.ts";
+ * if (SCALE_EPS !== 2 ** -23) throw new Error("bad");
+ * ```
+ */
 export const SCALE_EPS = 1.1920928955078125e-7;
 
 /**
@@ -188,7 +196,16 @@ export function resolveGranularity(
   return { granularity: { kind: "group", axis, groupSize: gs }, slots, scaleShape };
 }
 
-/** A readable one-line description of a granularity. */
+/**
+ * A readable one-line description of a granularity.
+ *
+ * @example
+ * ```ts
+ * import { describeGranularity } from "./params.ts";
+ * if (describeGranularity({ kind: "tensor" }) !== "per-tensor") throw new Error("bad");
+ * if (describeGranularity({ kind: "channel", axis: 0 }) !== "per-channel(axis 0)") throw new Error("bad");
+ * ```
+ */
 export function describeGranularity(g: Granularity): string {
   return g.kind === "tensor"
     ? "per-tensor"

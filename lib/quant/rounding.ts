@@ -16,7 +16,15 @@ import { Prng } from "../tensor/prng.ts";
 /** A rounding mode name. */
 export type RoundingMode = "nearest-even" | "nearest-away" | "floor" | "ceil" | "stochastic";
 
-/** All rounding modes, for validation and iteration. */
+/**
+ * All rounding modes, for validation and iteration.
+ *
+ * @example
+ * ```ts
+ * import { ROUNDING_MODES } from "./rounding.ts";
+ * if (!ROUNDING_MODES.includes("nearest-even") || !ROUNDING_MODES.includes("floor")) throw new Error("bad");
+ * ```
+ */
 export const ROUNDING_MODES: readonly RoundingMode[] = Object.freeze([
   "nearest-even",
   "nearest-away",
@@ -25,7 +33,15 @@ export const ROUNDING_MODES: readonly RoundingMode[] = Object.freeze([
   "stochastic",
 ]);
 
-/** 1.5 * 2^52: adding then subtracting it rounds a double to an integer, ties to even, for |x| < 2^51. */
+/**
+ * 1.5 * 2^52: adding then subtracting it rounds a double to an integer, ties to even, for |x| < 2^51.
+ *
+ * @example
+ * ```ts
+ * import { ROUND_MAGIC } from "./rounding.ts";
+ * if ((2.5 + ROUND_MAGIC) - ROUND_MAGIC !== 2 || (3.5 + ROUND_MAGIC) - ROUND_MAGIC !== 4) throw new Error("bad");
+ * ```
+ */
 export const ROUND_MAGIC = 6755399441055744;
 
 /**
@@ -54,7 +70,21 @@ export function roundHalfAway(x: number): number {
   return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
 }
 
-/** Validate a rounding mode name; throws `INVALID_ARGUMENT`. */
+/**
+ * Validate a rounding mode name; throws `INVALID_ARGUMENT`.
+ *
+ * @example
+ * ```ts
+ * import { checkRoundingMode } from "./rounding.ts";
+ * if (checkRoundingMode("floor") !== "floor") throw new Error("bad");
+ * try {
+ *   checkRoundingMode("sideways");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("sideways")) throw e;
+ * }
+ * ```
+ */
 export function checkRoundingMode(mode: string): RoundingMode {
   if (!(ROUNDING_MODES as readonly string[]).includes(mode)) {
     throw new QuantlabError(
@@ -65,7 +95,15 @@ export function checkRoundingMode(mode: string): RoundingMode {
   return mode as RoundingMode;
 }
 
-/** A scalar rounding function for a mode; stochastic draws from `rng`. */
+/**
+ * A scalar rounding function for a mode; stochastic draws from `rng`.
+ *
+ * @example
+ * ```ts
+ * import { rounder } from "./rounding.ts";
+ * if (rounder("nearest-even")(2.5) !== 2 || rounder("floor")(-1.5) !== -2) throw new Error("bad");
+ * ```
+ */
 export function rounder(mode: RoundingMode, rng?: Prng): (x: number) => number {
   switch (mode) {
     case "nearest-even":

@@ -168,12 +168,30 @@ function selfTest(k: Kernels): boolean {
   return true;
 }
 
-/** Whether the Wasm SIMD kernels are in use (else the TypeScript fallback runs). */
+/**
+ * Whether the Wasm SIMD kernels are in use (else the TypeScript fallback runs).
+ *
+ * @example
+ * ```ts
+ * import { simdAvailable } from "./simd.ts";
+ * if (typeof simdAvailable() !== "boolean") throw new Error("bad");
+ * ```
+ */
 export function simdAvailable(): boolean {
   return load() !== null;
 }
 
-/** Disable (`false`) or re-enable (`true`) the Wasm SIMD kernels, e.g. to test the fallback. */
+/**
+ * Disable (`false`) or re-enable (`true`) the Wasm SIMD kernels, e.g. to test the fallback.
+ *
+ * @example
+ * ```ts
+ * import { simdAvailable, useSimd } from "./simd.ts";
+ * useSimd(false);
+ * if (simdAvailable()) throw new Error("bad");
+ * useSimd(true);
+ * ```
+ */
 export function useSimd(on: boolean): void {
   kernels = on ? undefined : null;
 }

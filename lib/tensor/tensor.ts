@@ -22,7 +22,15 @@ export type TensorData = DTypeArrays[DType];
 /** Things a float tensor can be made from. */
 export type FloatInput = Tensor<"float32"> | Float32Array | readonly number[];
 
-/** Name the dtype of a typed array. */
+/**
+ * Name the dtype of a typed array.
+ *
+ * @example
+ * ```ts
+ * import { dtypeOf } from "./tensor.ts";
+ * if (dtypeOf(new Int8Array(2)) !== "int8" || dtypeOf(new Float32Array(2)) !== "float32") throw new Error("bad");
+ * ```
+ */
 export function dtypeOf(data: TensorData): DType {
   if (data instanceof Float32Array) return "float32";
   if (data instanceof Int8Array) return "int8";
@@ -34,7 +42,15 @@ export function dtypeOf(data: TensorData): DType {
   );
 }
 
-/** Number of elements of a shape (1 for a scalar shape `[]`). */
+/**
+ * Number of elements of a shape (1 for a scalar shape `[]`).
+ *
+ * @example
+ * ```ts
+ * import { sizeOf } from "./tensor.ts";
+ * if (sizeOf([2, 3, 4]) !== 24 || sizeOf([]) !== 1) throw new Error("bad");
+ * ```
+ */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -139,7 +155,16 @@ export class Tensor<D extends DType = DType> {
   }
 }
 
-/** Coerce any {@link FloatInput} to a float32 tensor (no copy where possible). */
+/**
+ * Coerce any {@link FloatInput} to a float32 tensor (no copy where possible).
+ *
+ * @example
+ * ```ts
+ * import { asFloatTensor, Tensor } from "./tensor.ts";
+ * const t = Tensor.from([1, 2, 3]);
+ * if (asFloatTensor(t) !== t || asFloatTensor([1, 2]).shape.join() !== "2") throw new Error("bad");
+ * ```
+ */
 export function asFloatTensor(x: FloatInput, what = "input"): Tensor<"float32"> {
   if (x instanceof Tensor) {
     if (x.dtype !== "float32") {

@@ -10,11 +10,35 @@
  */
 import { QuantlabError } from "../errors.ts";
 
-/** The pinned vega version (renders specs to SVG). */
+/**
+ * The pinned vega version (renders specs to SVG).
+ *
+ * @example
+ * ```ts
+ * import { VEGA_VERSION } from "./render.ts";
+ * if (!/^5\.\d+\.\d+$/.test(VEGA_VERSION)) throw new Error("bad");
+ * ```
+ */
 export const VEGA_VERSION = "5.33.0";
-/** The pinned vega-lite version (compiles specs; v5 schema). */
+/**
+ * The pinned vega-lite version (compiles specs; v5 schema).
+ *
+ * @example
+ * ```ts
+ * import { VEGA_LITE_VERSION } from "./render.ts";
+ * if (!/^5\.\d+\.\d+$/.test(VEGA_LITE_VERSION)) throw new Error("bad");
+ * ```
+ */
 export const VEGA_LITE_VERSION = "5.23.0";
-/** The `$schema` of every spec quantlab emits. */
+/**
+ * The `$schema` of every spec quantlab emits.
+ *
+ * @example
+ * ```ts
+ * import { VEGA_LITE_SCHEMA } from "./render.ts";
+ * if (!VEGA_LITE_SCHEMA.endsWith("/vega-lite/v5.json")) throw new Error("bad");
+ * ```
+ */
 export const VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json";
 
 /** A vega-lite specification (JSON). */

@@ -54,10 +54,32 @@ const DEFAULTS: KMeansConfig = Object.freeze({
   maxPointsPerCentroid: 256,
 });
 
-/** The largest number of clusters accepted. */
+/**
+ * The largest number of clusters accepted.
+ *
+ * @example
+ * ```ts
+ * import { MAX_CLUSTERS } from "./kmeans.ts";
+ * if (MAX_CLUSTERS !== 2 ** 24) throw new Error("bad");
+ * ```
+ */
 export const MAX_CLUSTERS = 1 << 24;
 
-/** Throw `INVALID_ARGUMENT` unless `k` is an integer in `1..max`. */
+/**
+ * Throw `INVALID_ARGUMENT` unless `k` is an integer in `1..max`.
+ *
+ * @example
+ * ```ts
+ * import { checkClusters } from "./kmeans.ts";
+ * checkClusters(8, "clusters");
+ * try {
+ *   checkClusters(0, "clusters");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("clusters must")) throw e;
+ * }
+ * ```
+ */
 export function checkClusters(k: number, what: string, max = MAX_CLUSTERS): void {
   if (!Number.isInteger(k) || k < 1 || k > max) {
     throw new QuantlabError("INVALID_ARGUMENT", `${what} must be an integer from 1 to ${max}, got ${k}`);
@@ -104,7 +126,18 @@ export function subsample(
   return { data: gatherRows(x, d, idx, cap), rows: cap };
 }
 
-/** Initial centroids for `init` over a training set (validated against `k x d`). */
+/**
+ * Initial centroids for `init` over a training set (validated against `k x d`).
+ *
+ * @example
+ * ```ts
+ * import { initialCentroids } from "./kmeans.ts";
+ * const train = new Float32Array([0, 0, 1, 1, 5, 5]); // 3 points in 2-D
+ * if (initialCentroids("kmeans++", train, 3, 2, 2, 0).length !== 4) throw new Error("bad");
+ * const given = initialCentroids(new Float32Array([0, 0, 5, 5]), train, 3, 2, 2, 0);
+ * if (given.join() !== "0,0,5,5") throw new Error("bad");
+ * ```
+ */
 export function initialCentroids(
   init: KMeansInit,
   train: Float32Array,

@@ -118,7 +118,16 @@ function sameAssignment(a: Int32Array, b: Int32Array): boolean {
   return true;
 }
 
-/** Mean over coordinates of the per-coordinate variance (float64, two passes). */
+/**
+ * Mean over coordinates of the per-coordinate variance (float64, two passes).
+ *
+ * @example
+ * ```ts
+ * import { meanVariance } from "./lloyd.ts";
+ * // Coordinate 0 holds {0, 2} (variance 1), coordinate 1 holds {0, 4} (variance 4).
+ * if (meanVariance(new Float32Array([0, 0, 2, 4]), 2, 2) !== 2.5) throw new Error("bad");
+ * ```
+ */
 export function meanVariance(x: Float32Array, n: number, d: number): number {
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];

@@ -62,7 +62,15 @@ const DEFAULTS: ProductQuantizerConfig = Object.freeze({
   init: "random",
 });
 
-/** Largest `K` (codes are stored in 16 bits). */
+/**
+ * Largest `K` (codes are stored in 16 bits).
+ *
+ * @example
+ * ```ts
+ * import { MAX_PQ_CENTROIDS } from "./product_quantizer.ts";
+ * if (MAX_PQ_CENTROIDS !== 2 ** 16) throw new Error("bad");
+ * ```
+ */
 export const MAX_PQ_CENTROIDS = 65536;
 
 /** Reconstruction error of vectors against their decoded codes. */

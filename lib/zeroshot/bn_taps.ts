@@ -14,10 +14,26 @@ import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { tensorValues } from "../onnx/tensor_data.ts";
 
-/** ZeroQ's epsilon, used for sqrt(running_var + eps) and for every sqrt(var + eps) (not the BN's own epsilon). */
+/**
+ * ZeroQ's epsilon, used for sqrt(running_var + eps) and for every sqrt(var + eps) (not the BN's own epsilon).
+ *
+ * @example
+ * ```ts
+ * import { ZEROQ_EPS } from "./bn_taps.ts";
+ * if (ZEROQ_EPS !== 1e-6) throw new Error("bad");
+ * ```
+ */
 export const ZEROQ_EPS = 1e-6;
 
-/** How to get a model that keeps its BatchNorm statistics (for error messages and docs). */
+/**
+ * How to get a model that keeps its BatchNorm statistics (for error messages and docs).
+ *
+ * @example
+ * ```ts
+ * import { ZEROQ_BATCHNORM_HELP } from "./bn_taps.ts";
+ * if (!ZEROQ_BATCHNORM_HELP.includes("TrainingMode.PRESERVE")) throw new Error("bad");
+ * ```
+ */
 export const ZEROQ_BATCHNORM_HELP = "ZeroQ distils inputs whose per-layer statistics match the running mean and " +
   "variance stored in the model's BatchNormalization layers, so it needs a model that keeps them. Export from " +
   "PyTorch with `torch.onnx.export(model.eval(), x, path, training=torch.onnx.TrainingMode.PRESERVE, " +

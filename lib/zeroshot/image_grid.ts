@@ -74,7 +74,16 @@ export async function encodeGreyPng(pixels: Uint8Array, width: number, height: n
   return out;
 }
 
-/** A rendered image grid. */
+/**
+ * A rendered image grid.
+ *
+ * @example
+ * ```ts
+ * import { ImageGrid } from "./image_grid.ts";
+ * const g = new ImageGrid(new Uint8Array([137, 80, 78, 71]), 28, 14, "samples");
+ * if (g.width !== 28 || g.height !== 14 || g.title !== "samples") throw new Error("bad");
+ * ```
+ */
 export class ImageGrid {
   /** @param png PNG bytes. @param width Pixels. @param height Pixels. @param title Caption. */
   constructor(readonly png: Uint8Array, readonly width: number, readonly height: number, readonly title: string) {}

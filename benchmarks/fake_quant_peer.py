@@ -13,6 +13,12 @@ import time
 
 import numpy as np
 import torch
+from peer_timing import median_ms as _median_ms  # noqa: E402
+
+
+def median_ms(fn):
+    return _median_ms(fn, job["iterations"], job["warmup"])
+
 
 torch.set_num_threads(1)
 job = json.load(sys.stdin)
@@ -34,18 +40,6 @@ scale0 = torch.max(torch.amax(torch.abs(w), dim=1) / half_range, eps)
 
 def fq():
     return torch.fake_quantize_per_channel_affine(w, scale0, zp, 0, qmin, qmax)
-
-
-def median_ms(fn):
-    for _ in range(job["warmup"]):
-        fn()
-    ts = []
-    for _ in range(job["iterations"]):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 res = {"full": median_ms(full), "fq": median_ms(fq), "threads": torch.get_num_threads(), "torch": torch.__version__}

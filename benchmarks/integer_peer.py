@@ -15,6 +15,12 @@ import time
 import numpy as np
 import torch
 import torch.ao.nn.quantized.functional as qF
+from peer_timing import median_ms as _median_ms  # noqa: E402
+
+
+def median_ms(fn):
+    return _median_ms(fn, job["iterations"], job["warmup"])
+
 
 torch.set_num_threads(1)
 torch.backends.quantized.engine = "qnnpack"
@@ -23,18 +29,6 @@ job = json.load(sys.stdin)
 
 def load(path, dtype, shape):
     return torch.from_numpy(np.fromfile(path, dtype=dtype).reshape(shape).copy())
-
-
-def median_ms(fn):
-    for _ in range(job["warmup"]):
-        fn()
-    ts = []
-    for _ in range(job["iterations"]):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 out = {"torch": torch.__version__, "engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()}

@@ -11,23 +11,17 @@ import time
 import numpy as np
 import torch
 from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver
+from peer_timing import median_ms as _median_ms  # noqa: E402
+
+
+def median_ms(fn):
+    return _median_ms(fn, iters)
+
 
 torch.set_num_threads(1)
 job = json.load(sys.stdin)
 x = torch.from_numpy(np.fromfile(job["path"], dtype=np.float32))
 iters = int(job.get("iterations", 7))
-
-
-def median_ms(fn, warmup=2):
-    for _ in range(warmup):
-        fn()
-    t = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        t.append((time.perf_counter() - t0) * 1000)
-    t.sort()
-    return t[len(t) // 2]
 
 
 def hist():

@@ -50,12 +50,12 @@ function registerBenches(): void {
     }
   }
   const bc = binary().binaryConnect(), xn = binary().xnor(), st = binary().rounding("stochastic", { seed: 1 });
-  Deno.bench("binary: BinaryConnect quantize", { group: "binary/ternary" }, () => void bc.quantize(t));
-  Deno.bench("binary: XNOR per-channel quantize", { group: "binary/ternary" }, () => void xn.quantize(t));
-  Deno.bench("binary: stochastic quantize", { group: "binary/ternary" }, () => void st.quantize(t));
+  Deno.bench("binary: BinaryConnect fakeQuantize", { group: "binary/ternary" }, () => void bc.fakeQuantize(t));
+  Deno.bench("binary: XNOR per-channel fakeQuantize", { group: "binary/ternary" }, () => void xn.fakeQuantize(t));
+  Deno.bench("binary: stochastic fakeQuantize", { group: "binary/ternary" }, () => void st.fakeQuantize(t));
   const twn = ternary(), ttq = ternary().ttq().perChannel(0);
-  Deno.bench("ternary: TWN per-tensor quantize", { group: "binary/ternary" }, () => void twn.quantize(t));
-  Deno.bench("ternary: TTQ per-channel quantize", { group: "binary/ternary" }, () => void ttq.quantize(t));
+  Deno.bench("ternary: TWN per-tensor fakeQuantize", { group: "binary/ternary" }, () => void twn.fakeQuantize(t));
+  Deno.bench("ternary: TTQ per-channel fakeQuantize", { group: "binary/ternary" }, () => void ttq.fakeQuantize(t));
   const fttq = ttq.fit(t);
   const layout = { shape: t.shape, axis: 0 };
   Deno.bench("gradient: xnorGradient per-channel", { group: "gradients" }, () => void xnorGradient(w, g, layout));
@@ -123,8 +123,8 @@ async function peer(): Promise<void> {
   }
   const f16 = nonUniform().levels("lloyd-max").bits(4).fit(t);
   ours.fq16 = timeMs(() => f16.fakeQuantize(t), { warmup: 3, iterations: 15 });
-  ours.xnor = timeMs(() => binary().xnor().quantize(t), { warmup: 3, iterations: 15 });
-  ours.twn = timeMs(() => ternary().quantize(t), { warmup: 3, iterations: 15 });
+  ours.xnor = timeMs(() => binary().xnor().fakeQuantize(t), { warmup: 3, iterations: 15 });
+  ours.twn = timeMs(() => ternary().fakeQuantize(t), { warmup: 3, iterations: 15 });
   const ref = await runPeer<Record<string, number | number[]>>(script, {
     input,
     lloyd_bits: lloydBits,
@@ -139,8 +139,8 @@ async function peer(): Promise<void> {
       peerMs: num(`lloyd${b}_ms`),
     })),
     { name: "fakeQuantize to 16 sorted levels (NumPy searchsorted + take)", oursMs: ours.fq16, peerMs: num("fq16_ms") },
-    { name: "XNOR per-channel quantize [256, 4096] (PyTorch)", oursMs: ours.xnor, peerMs: num("xnor_ms") },
-    { name: "TWN per-tensor quantize (PyTorch)", oursMs: ours.twn, peerMs: num("twn_ms") },
+    { name: "XNOR per-channel fakeQuantize [256, 4096] (PyTorch)", oursMs: ours.xnor, peerMs: num("xnor_ms") },
+    { name: "TWN per-tensor fakeQuantize (PyTorch)", oursMs: ours.twn, peerMs: num("twn_ms") },
   ]);
   if (ref) {
     for (const b of lloydBits) {

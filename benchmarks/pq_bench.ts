@@ -21,7 +21,7 @@ Deno.bench({ name: "nearest 16384 x 256 centroids, d=8 (js)", group: "nearest" }
 });
 
 Deno.bench("k-means k=256, d=8, 16384 points, 5 iterations (random init)", () => {
-  kmeans().clusters(K).iterations(5).tolerance(0).init("random").maxPointsPerCentroid(64).fit(x, d);
+  kmeans().centroids(K).iterations(5).tolerance(0).init("random").maxPointsPerCentroid(64).fit(x, d);
 });
 
 const x64 = new Prng(3).fillNormal(new Float32Array(20000 * 64)) as Float32Array;

@@ -13,6 +13,12 @@ one-cycle max lr 0.1, seeded order) and reports test accuracy after each epoch: 
 the target in PyTorch too.
 
 Run alone: echo '{"threads": 2}' | /usr/bin/python3 benchmarks/train_step_peer.py
+
+Serve mode ({"serve": true, ...} as the first line): stays up and answers one JSON command per stdin line, so a
+benchmark can interleave PyTorch and quantlab blocks on a shared machine: {"cmd": "steps", "n": 10} -> {"step_all_ms":
+[...]} (synthetic batch, as above); {"cmd": "epoch", "seed": s} -> {"epoch_s": wall seconds of one epoch over the
+training set in a seeded order (SGD lr 0.05, momentum 0.9 Nesterov, weight decay 5e-4, same as quantlab's side),
+"loss": mean training loss}; {"cmd": "quit"}.
 """
 import gzip
 import json
@@ -81,8 +87,63 @@ class ResNet8(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def serve(job):
+    threads = int(job.get("threads", 2))
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    batch = int(job.get("batch", 128))
+    model = ResNet8()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    data = None
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["cmd"] == "quit":
+            break
+        if cmd["cmd"] == "steps":
+            times = []
+            for _ in range(int(cmd.get("n", 10))):
+                t0 = time.perf_counter()
+                step(x, y)
+                times.append((time.perf_counter() - t0) * 1000)
+            print(json.dumps({"step_all_ms": times}), flush=True)
+        elif cmd["cmd"] == "epoch":
+            if data is None:
+                data = load(job.get("data", "/usr/share/datasets/fashion-mnist"), "train")
+            xs, ys = data
+            perm = torch.randperm(len(xs), generator=torch.Generator().manual_seed(int(cmd.get("seed", 0))))
+            t0 = time.perf_counter()
+            total, seen = 0.0, 0
+            for b in range(0, len(xs), batch):
+                idx = perm[b:b + batch]
+                if len(idx) < 2:
+                    continue
+                total += float(step(xs[idx], ys[idx])) * len(idx)
+                seen += len(idx)
+            print(json.dumps({"epoch_s": time.perf_counter() - t0, "loss": total / seen}), flush=True)
+
+
 def main():
-    job = json.loads(sys.stdin.read() or "{}")
+    first = sys.stdin.readline()
+    try:
+        job = json.loads(first or "{}")
+    except ValueError:
+        job = json.loads(first + sys.stdin.read())
+    if job.get("serve"):
+        serve(job)
+        return
     threads = int(job.get("threads", 2))
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -1,37 +1,49 @@
 /**
- * Peer comparison: one training step (forward, cross-entropy, backward, SGD update, BN running statistics) of
- * the Fashion-MNIST reference network (ResNet-8, 16/32/64 channels, BatchNorm) at batch 128, on quantlab's
- * gradient graphs over onnxruntime-node and onnxruntime-web, against PyTorch 1.13 on the same architecture and
- * threads, in the same run. Targets (issue 6): at most 2x PyTorch on native, at most 4x on WASM.
+ * Peer comparison: training the Fashion-MNIST reference network (ResNet-8, 16/32/64 channels, BatchNorm) at batch 128
+ * on quantlab's gradient graphs over onnxruntime-node and onnxruntime-web, against PyTorch 1.13 on the same
+ * architecture, threads and data, in the same run. Targets (issue 18): a full epoch at most 1.5x PyTorch's on native
+ * and 3x on WASM; one step (forward, cross-entropy, backward, SGD update, BN running statistics) at most 1.3x on
+ * native.
  *
- * Also: the time of a full epoch (60,000 images, 469 steps) on each backend and in PyTorch (`--epoch [node,web]`), the
- * optimizer update in TypeScript against the same update as an ONNX graph (why updates run in TS), and a
- * per-op profile of the native step from ORT's profiler (`--profile`).
+ * The machine is shared, so PyTorch runs as a server child process (`train_step_peer.py`, serve mode) and the engines
+ * take turns: each round times a block of steps (synthetic batch) on PyTorch and then on each backend, and, with
+ * `--epoch`, one full epoch (60,000 images, 469 steps, a seeded order per round; `Trainer.fit` against PyTorch's
+ * indexing loop) on each. Ratios are computed per round from back-to-back blocks; the tables give every round with
+ * the load average (`/proc/loadavg`, 1-minute) at its start, then the median ratio and its range.
  *
- * Run: `deno run -A benchmarks/train_step_peer.ts [--threads 2] [--steps 10] [--backends node,web] [--epoch [node,web]]
- * [--profile]`
+ * Also: the optimizer update in TypeScript against the same update as an ONNX graph (whether a fused in-graph update
+ * would pay). Per-op profiles: `benchmarks/train_profile.ts`.
+ *
+ * Run: `deno run -A benchmarks/train_step_peer.ts [--threads 2] [--web-threads 1] [--steps 10] [--rounds 3]
+ * [--backends node,web] [--epoch [node,web]]`
+ *
+ * onnxruntime-web runs with `--web-threads` (default 1): with 2 WASM threads the training graph hangs under Deno
+ * (`benchmarks/ort_web_threads_repro.ts`).
  *
  * @module
  */
 import { Trainer } from "../lib/grad/train.ts";
 import { sgd } from "../lib/grad/optim.ts";
-import { imageSet, type LabelledBatch } from "../lib/grad/train_data.ts";
+import type { LabelledBatch } from "../lib/grad/train_data.ts";
 import { resnet8 } from "../lib/models/resnet8.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
+import type { ImageDataset } from "../lib/data/images.ts";
 import { emptyModel } from "../lib/onnx/proto.ts";
 import { OnnxModel } from "../lib/onnx/model.ts";
-import { createSession, loadBackend } from "../lib/onnx/session.ts";
+import { createSession } from "../lib/onnx/session.ts";
 import { Prng } from "../lib/tensor/prng.ts";
 import { Tensor } from "../lib/tensor/tensor.ts";
-import { runPeer } from "./peer_harness.ts";
+import { referencePython } from "./peer_harness.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 && i + 1 < Deno.args.length ? Deno.args[i + 1] : fallback;
 }
 const threads = Number(arg("threads", "2"));
+const webThreads = Number(arg("web-threads", "1"));
 const steps = Number(arg("steps", "10"));
 const warmup = Number(arg("warmup", "3"));
+const rounds = Number(arg("rounds", "3"));
 const backends = arg("backends", "node,web").split(",") as ("node" | "web")[];
 const epochArg = Deno.args.indexOf("--epoch");
 const epochBackends = epochArg < 0
@@ -39,10 +51,15 @@ const epochBackends = epochArg < 0
   : (Deno.args[epochArg + 1] ?? "").startsWith("--") || !Deno.args[epochArg + 1]
   ? backends
   : Deno.args[epochArg + 1].split(",");
-const torchEpoch = epochBackends.length > 0;
-const profile = Deno.args.includes("--profile");
 const batch = 128;
 
+const loadavg = (): number => {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
+};
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 function syntheticBatch(): LabelledBatch {
@@ -87,47 +104,60 @@ function sgdGraph(params: Map<string, Float32Array>): OnnxModel {
   return OnnxModel.fromProto(p, "sgd-update");
 }
 
-interface BackendResult {
-  backend: string;
-  stepMs: number;
-  runMs: number;
-  updateMs: number;
-  all: number[];
-  epochS?: number;
+/** PyTorch in serve mode: one JSON command per line, one JSON answer per line. */
+class TorchPeer {
+  #child: Deno.ChildProcess;
+  #w: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncIterator<string>;
+  version = "";
+
+  constructor() {
+    this.#child = new Deno.Command(referencePython(), {
+      args: [new URL("./train_step_peer.py", import.meta.url).pathname],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+      env: { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
+    }).spawn();
+    this.#w = this.#child.stdin.getWriter();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())[
+      Symbol.asyncIterator
+    ]();
+  }
+
+  async ask<T>(cmd: unknown): Promise<T> {
+    await this.#w.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
+    const r = await this.#lines.next();
+    if (r.done) throw new Error("PyTorch peer exited");
+    return JSON.parse(r.value) as T;
+  }
+
+  async start(): Promise<void> {
+    this.version = (await this.ask<{ torch: string }>({ serve: true, threads, batch })).torch;
+  }
+
+  async close(): Promise<void> {
+    await this.#w.write(new TextEncoder().encode(JSON.stringify({ cmd: "quit" }) + "\n"));
+    await this.#w.close();
+    await this.#child.status;
+  }
 }
 
-async function measure(backend: "node" | "web", b: LabelledBatch): Promise<BackendResult> {
-  const trainer = await Trainer.create({
-    model: resnet8({ seed: 0 }),
-    optimizer: sgd({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }),
-    sample: b,
-    session: { backend, threads },
+function splitLines(): TransformStream<string, string> {
+  let buf = "";
+  return new TransformStream({
+    transform(chunk, ctl) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        ctl.enqueue(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    },
+    flush(ctl) {
+      if (buf) ctl.enqueue(buf);
+    },
   });
-  for (let i = 0; i < warmup; i++) await trainer.step(b);
-  const all: number[] = [], runs: number[] = [], updates: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await trainer.step(b);
-    all.push(performance.now() - t0);
-  }
-  // Split: the ORT run (forward + backward + copies) and the TypeScript update.
-  for (let i = 0; i < Math.min(steps, 5); i++) {
-    const t0 = performance.now();
-    const r = await trainer.session.run({ input: b.x, labels: b.labels }, trainer.params);
-    const t1 = performance.now();
-    trainer.optimizer.step(trainer.params, r.grads);
-    updates.push(performance.now() - t1);
-    runs.push(t1 - t0);
-  }
-  let epochS: number | undefined;
-  if (epochBackends.includes(backend)) {
-    const train = imageSet(await loadFashionMnist("train"));
-    const t0 = performance.now();
-    await trainer.fit({ train, epochs: 1, batchSize: batch, seed: 0, progress: "none" });
-    epochS = (performance.now() - t0) / 1000;
-  }
-  await trainer.release();
-  return { backend, stepMs: median(all), runMs: median(runs), updateMs: median(updates), all, epochS };
 }
 
 async function updateInGraph(params: Map<string, Float32Array>): Promise<{ tsMs: number; graphMs: number }> {
@@ -161,112 +191,102 @@ async function updateInGraph(params: Map<string, Float32Array>): Promise<{ tsMs:
   return { tsMs: median(ts.slice(5)), graphMs: median(gr.slice(5)) };
 }
 
-async function profileNative(b: LabelledBatch): Promise<string[]> {
-  const trainer = await Trainer.create({
-    model: resnet8({ seed: 0 }),
-    optimizer: sgd({ lr: 0.05 }),
-    sample: b,
-    session: { backend: "node", threads },
-  });
-  const { ort } = await loadBackend("node");
-  const dir = await Deno.makeTempDir();
-  const s = await ort.InferenceSession.create(
-    trainer.graph.model.encode(),
-    {
-      intraOpNumThreads: threads,
-      graphOptimizationLevel: "all",
-      enableProfiling: true,
-      profileFilePrefix: `${dir}/prof`,
-    } as Parameters<typeof ort.InferenceSession.create>[1],
-  );
-  const feeds: Record<string, unknown> = {
-    input: new ort.Tensor("float32", b.x.data, b.x.shape),
-    labels: new ort.Tensor("int32", b.labels.data, b.labels.shape),
-  };
-  for (const p of trainer.graph.params) feeds[p.name] = new ort.Tensor("float32", trainer.params.get(p.name)!, p.dims);
-  const runs = 5;
-  for (let i = 0; i < runs; i++) await s.run(feeds as never);
-  await (s as unknown as { endProfiling?: () => Promise<void> }).endProfiling?.();
-  await s.release();
-  await trainer.release();
-  const files = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
-  const events = JSON.parse(await Deno.readTextFile(files[0])) as {
-    cat: string;
-    name: string;
-    dur: number;
-    args?: { op_name?: string };
-  }[];
-  await Deno.remove(dir, { recursive: true });
-  const byOp = new Map<string, { ms: number; n: number }>();
-  let total = 0;
-  for (const e of events) {
-    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
-    const op = e.args?.op_name ?? "?";
-    const r = byOp.get(op) ?? { ms: 0, n: 0 };
-    r.ms += e.dur / 1000 / runs;
-    r.n += 1 / runs;
-    byOp.set(op, r);
-    total += e.dur / 1000 / runs;
-  }
-  const rows = [...byOp].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14);
-  return [
-    `| op | ms/step | share | nodes |`,
-    `|---|---:|---:|---:|`,
-    ...rows.map(([op, r]) =>
-      `| ${op} | ${r.ms.toFixed(1)} | ${(100 * r.ms / total).toFixed(1)}% | ${Math.round(r.n)} |`
-    ),
-    `| all kernels | ${total.toFixed(1)} | 100% | |`,
-  ];
-}
-
 const b = syntheticBatch();
-const results: BackendResult[] = [];
+const engines = ["torch", ...backends] as const;
+const trainers = new Map<string, Trainer>();
 for (const be of backends) {
-  results.push(await measure(be, b));
-  console.error(`${be}: step ${results.at(-1)!.all.map((t) => t.toFixed(0)).join(" ")} ms`);
+  trainers.set(
+    be,
+    await Trainer.create({
+      model: resnet8({ seed: 0 }),
+      optimizer: sgd({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }),
+      sample: b,
+      session: { backend: be, threads: be === "web" ? webThreads : threads },
+    }),
+  );
 }
-// PyTorch runs last: started before the WASM backend, onnxruntime-web's first session hung here (not understood).
-// ORT-web's worker threads stay busy after its runs and slow the child process, so also run the peer alone:
-// echo '{"threads": 2}' | /usr/bin/python3 benchmarks/train_step_peer.py
-const peer = await runPeer<{ torch: string; step_ms: number; step_all_ms: number[]; epoch_s: number | null }>(
-  new URL("./train_step_peer.py", import.meta.url),
-  { threads, batch, warmup, steps: Math.max(steps, 10), epoch: torchEpoch },
-  { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
-);
-const trainer = await Trainer.create({
-  model: resnet8({ seed: 0 }),
-  optimizer: sgd({ lr: 0.05 }),
-  sample: b,
-  session: { backend: "node", threads },
-});
-const upd = await updateInGraph(trainer.params);
-await trainer.release();
+const torch = new TorchPeer();
+await torch.start();
+await torch.ask({ cmd: "steps", n: warmup });
+for (const t of trainers.values()) for (let i = 0; i < warmup; i++) await t.step(b);
 
-const targets: Record<string, number> = { node: 2, web: 4 };
-console.log(
-  `ResNet-8 (77,754 parameters), batch ${batch}, ${threads} threads, median of ${steps} steps after ${warmup} warm-up`,
-);
-console.log(`| engine | step ms | ORT run ms | TS update ms | vs PyTorch | target | epoch s |`);
-console.log(`|---|---:|---:|---:|---:|---:|---:|`);
-if (peer) {
-  console.log(
-    `| PyTorch ${peer.torch} | ${peer.step_ms.toFixed(1)} | | | 1.00x | | ${peer.epoch_s?.toFixed(1) ?? "-"} |`,
-  );
+type Row = { round: number; load: number; ms: Record<string, number>; all: Record<string, number[]> };
+const stepRows: Row[] = [];
+for (let r = 0; r < rounds; r++) {
+  const row: Row = { round: r + 1, load: loadavg(), ms: {}, all: {} };
+  const tr = await torch.ask<{ step_all_ms: number[] }>({ cmd: "steps", n: steps });
+  row.all.torch = tr.step_all_ms;
+  for (const [be, t] of trainers) {
+    const all: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      await t.step(b);
+      all.push(performance.now() - t0);
+    }
+    row.all[be] = all;
+  }
+  for (const e of engines) row.ms[e] = median(row.all[e]);
+  stepRows.push(row);
+  console.error(`steps round ${r + 1}: ${engines.map((e) => `${e} ${row.ms[e].toFixed(0)} ms`).join(", ")}`);
 }
-for (const r of results) {
-  const ratio = peer ? r.stepMs / peer.step_ms : NaN;
-  console.log(
-    `| quantlab onnxruntime-${r.backend} | ${r.stepMs.toFixed(1)} | ${r.runMs.toFixed(1)} | ${
-      r.updateMs.toFixed(2)
-    } | ${ratio.toFixed(2)}x | <= ${targets[r.backend]}x ${ratio <= targets[r.backend] ? "met" : "MISSED"} | ${
-      r.epochS?.toFixed(1) ?? "-"
-    } |`,
-  );
+
+const epochRows: Row[] = [];
+if (epochBackends.length) {
+  const train: ImageDataset = await loadFashionMnist("train");
+  for (let r = 0; r < rounds; r++) {
+    const row: Row = { round: r + 1, load: loadavg(), ms: {}, all: {} };
+    row.ms.torch = 1000 * (await torch.ask<{ epoch_s: number }>({ cmd: "epoch", seed: 100 + r })).epoch_s;
+    for (const be of epochBackends) {
+      const t0 = performance.now();
+      await trainers.get(be)!.fit({ train, epochs: 1, batchSize: batch, seed: 100 + r, progress: "none" });
+      row.ms[be] = performance.now() - t0;
+    }
+    epochRows.push(row);
+    console.error(
+      `epoch round ${r + 1}: ${["torch", ...epochBackends].map((e) => `${e} ${(row.ms[e] / 1000).toFixed(1)} s`)}`,
+    );
+  }
+}
+await torch.close();
+const upd = await updateInGraph(trainers.get(backends[0])!.params);
+for (const t of trainers.values()) await t.release();
+
+function table(title: string, rows: Row[], names: readonly string[], unit: "ms" | "s", targets: Record<string, number>) {
+  const f = (v: number) => unit === "s" ? (v / 1000).toFixed(1) : v.toFixed(1);
+  const others = names.filter((n) => n !== "torch");
+  console.log(`\n${title}\n`);
+  console.log(`| round | load (1 min) | PyTorch ${unit} | ${others.map((n) => `${n} ${unit} | ${n} ratio`).join(" | ")} |`);
+  console.log(`|---:|---:|---:|${others.map(() => "---:|---:").join("|")}|`);
+  for (const r of rows) {
+    console.log(
+      `| ${r.round} | ${r.load.toFixed(2)} | ${f(r.ms.torch)} | ${
+        others.map((n) => `${f(r.ms[n])} | ${(r.ms[n] / r.ms.torch).toFixed(2)}x`).join(" | ")
+      } |`,
+    );
+  }
+  for (const n of others) {
+    const ratios = rows.map((r) => r.ms[n] / r.ms.torch);
+    const med = median(ratios);
+    const target = targets[n];
+    console.log(
+      `- ${n}: median ratio ${med.toFixed(2)}x (range ${Math.min(...ratios).toFixed(2)}-${
+        Math.max(...ratios).toFixed(2)
+      }x over ${rows.length} rounds), median ${f(median(rows.map((r) => r.ms[n])))} ${unit} vs PyTorch ${
+        f(median(rows.map((r) => r.ms.torch)))
+      } ${unit}${target ? `; target <= ${target}x: ${med <= target ? "met" : "MISSED"}` : ""}`,
+    );
+  }
+}
+
+console.log(
+  `ResNet-8 (77,754 parameters), batch ${batch}, PyTorch ${torch.version} and onnxruntime-node on ${threads} threads, ` +
+    `onnxruntime-web on ${webThreads}; ${rounds} interleaved rounds`,
+);
+table(`Step (median of ${steps} steps per block, synthetic batch)`, stepRows, engines, "ms", { node: 1.3 });
+if (epochRows.length) {
+  table("Full epoch (60,000 images, 469 steps)", epochRows, ["torch", ...epochBackends], "s", { node: 1.5, web: 3 });
 }
 console.log(
   `\nSGD update of all parameters: TypeScript ${upd.tsMs.toFixed(2)} ms, as an ONNX graph on onnxruntime-node ` +
     `(feeds + run + copy back) ${upd.graphMs.toFixed(2)} ms`,
 );
-if (profile) {
-  console.log(`\nPer-op kernel time of one native step (ORT profiler):\n${(await profileNative(b)).join("\n")}`);
-}

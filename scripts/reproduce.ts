@@ -3,13 +3,29 @@
  * write `reports/index.html` (self-contained, works offline: charts are inline
  * SVG) and `reports/summary.md` (findings and tables).
  *
- * Usage: deno task reproduce [--quick] [--out DIR] [--only ID[,ID...]]
+ * Usage: deno task reproduce [--quick] [--full] [--seeds N] [--workers N] [--out DIR] [--only ID[,ID...]]
+ *
+ * The claims of the range-calibration, stochastic-rounding and zero-shot
+ * experiments are also run over `--seeds` seeds (default 5, or 0 with
+ * `--quick`; 0 or 1 turns it off) through the sweep engine (a local pool of `--workers` processes, results
+ * cached in `OUT/sweeps/`): at quick sizes by default, at full sizes with
+ * `--full`. Each of their findings then says in how many seeds it holds and
+ * gives its margin as mean ± 95 % t-interval.
  *
  * @module
  */
 import { getExperiment, listExperiments, type Report } from "../lib/experiments/mod.ts";
 import { escapeHtml } from "../lib/notebook/display.ts";
 import { VEGA_LITE_VERSION, VEGA_VERSION } from "../lib/viz/render.ts";
+import type { ReportTrial } from "../lib/experiments/registry.ts";
+import { annotateSeeds } from "../lib/experiments/seed_stats.ts";
+import { runSweep } from "../lib/sweep/backend.ts";
+import { expandGrid } from "../lib/sweep/grid.ts";
+import { LocalPool } from "../lib/sweep/local.ts";
+import { ResultStore } from "../lib/sweep/store.ts";
+
+/** Experiments whose claims also run across seeds. */
+const SEED_EXPERIMENTS = ["calibration", "stochastic-rounding", "zero-shot"];
 
 function flag(name: string): string | undefined {
   const i = Deno.args.indexOf(name);
@@ -17,6 +33,9 @@ function flag(name: string): string | undefined {
 }
 
 const quick = Deno.args.includes("--quick");
+const full = Deno.args.includes("--full");
+// --quick is the smoke-test mode (tests and CI): no seed runs unless --seeds asks for them.
+const seedCount = Number(flag("--seeds") ?? (quick ? 0 : 5));
 const outDir = new URL(`${flag("--out") ?? "reports"}/`, `file://${Deno.cwd()}/`);
 const only = flag("--only")?.split(",");
 const experiments = only ? only.map(getExperiment) : listExperiments();
@@ -33,6 +52,34 @@ for (const [i, e] of experiments.entries()) {
   console.log(`    (${seconds.toFixed(1)} s)`);
 }
 
+// The seed claims: a sweep over seeds 0..n-1 on a local pool, cached in OUT/sweeps.
+const seeded = reports.filter(({ report }) => SEED_EXPERIMENTS.includes(report.id) && report.findings.length > 0);
+if (seedCount > 1 && seeded.length > 0) {
+  const t0 = performance.now();
+  const sweeps = seeded.map(({ report }) => ({ experiment: report.id, config: { quick: !full }, seeds: seedCount }));
+  const items = await expandGrid({ sweeps });
+  const store = await ResultStore.open(new URL("sweeps/", outDir).pathname);
+  const workers = flag("--workers") ? Number(flag("--workers")) : undefined;
+  console.log(`seeds: ${items.length} trials (${seedCount} seeds, ${full ? "full" : "quick"} sizes) -> ${store.path}`);
+  const s = await runSweep(items, { backend: new LocalPool({ workers }), store, label: "seeds" });
+  for (const [hash, error] of Object.entries(s.failed)) {
+    console.log(`    seed trial ${hash.slice(0, 12)} failed: ${error}`);
+  }
+  for (const { report } of seeded) {
+    const trials = items.filter((i) => i.experiment === report.id).flatMap((i) => {
+      const r = store.get(i.hash)?.result as ReportTrial | undefined;
+      return r && Array.isArray(r.findings) && r.findings.length > 0 ? [r] : [];
+    });
+    if (trials.length > 1) {
+      annotateSeeds(report, trials, `${full ? "full" : "quick"} sizes, seeds 0-${seedCount - 1}`);
+      for (const f of report.findings) {
+        if (f.seeds) console.log(`    ${report.id}: ${f.claim}: holds in ${f.seeds.held} of ${f.seeds.n} seeds`);
+      }
+    }
+  }
+  console.log(`    (seeds: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
 const version = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).version ?? "?";
 const when = new Date().toISOString().replace(/\.\d+Z$/, "Z");
 const env =
@@ -44,7 +91,9 @@ const rows = reports.flatMap(({ report }) =>
   report.findings.map((f) =>
     `<tr><td><a href="#${escapeHtml(report.id)}">${escapeHtml(report.title)}</a></td><td>${
       escapeHtml(f.claim)
-    }</td><td class="${f.holds ? "holds" : "fails"}">${f.holds ? "holds" : "does not hold"}</td></tr>`
+    }</td><td class="${f.holds ? "holds" : "fails"}">${f.holds ? "holds" : "does not hold"}${
+      f.seeds ? ` (${f.seeds.held} of ${f.seeds.n} seeds)` : ""
+    }</td></tr>`
   )
 ).join("\n");
 const sections: string[] = [];
@@ -95,7 +144,11 @@ const md = [
   "| experiment | claim | verdict here |",
   "| --- | --- | --- |",
   ...reports.flatMap(({ report }) =>
-    report.findings.map((f) => `| ${report.title} | ${f.claim} | ${f.holds ? "holds" : "**does not hold**"} |`)
+    report.findings.map((f) =>
+      `| ${report.title} | ${f.claim} | ${f.holds ? "holds" : "**does not hold**"}${
+        f.seeds ? ` (${f.seeds.held} of ${f.seeds.n} seeds)` : ""
+      } |`
+    )
   ),
   "",
   ...reports.map(({ report }) => report.toMarkdown(2)),

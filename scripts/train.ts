@@ -12,11 +12,12 @@
  *
  * @module
  */
-import { loadDigits, trainTestSplit } from "../lib/data/digits.ts";
+import { loadDigits } from "../lib/data/digits.ts";
+import { type ImageDataset, trainTestSplit } from "../lib/data/batching.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { sha256Hex } from "../lib/data/idx.ts";
 import { Trainer, type TrainingEpoch } from "../lib/grad/train.ts";
-import { imageSet, tensorSet, type TrainSet } from "../lib/grad/train_data.ts";
+import { labelledBatch } from "../lib/grad/train_data.ts";
 import { sgd } from "../lib/grad/optim.ts";
 import { oneCycleLr } from "../lib/grad/schedule.ts";
 import { saveCheckpoint } from "../lib/grad/checkpoint.ts";
@@ -44,7 +45,7 @@ interface Recipe {
   optimizer: { kind: "sgd"; lr: number; momentum: number; nesterov: boolean; weightDecay: number };
   schedule: { kind: "oneCycle"; maxLr: number; pctStart: number };
   target: number;
-  data: () => Promise<{ train: TrainSet; test: TrainSet; split: string }>;
+  data: () => Promise<{ train: ImageDataset; test: ImageDataset; split: string }>;
 }
 
 const RECIPES: Record<string, Recipe> = {
@@ -64,8 +65,8 @@ const RECIPES: Record<string, Recipe> = {
     data: async () => {
       const { train, test } = trainTestSplit(await loadDigits(), { testFraction: 0.2, seed: 0 });
       return {
-        train: tensorSet(train.images, train.labels, { name: "digits/train", classes: 10 }),
-        test: tensorSet(test.images, test.labels, { name: "digits/test", classes: 10 }),
+        train,
+        test,
         split: "trainTestSplit(loadDigits(), { testFraction: 0.2, seed: 0 }): stratified, 1438 train / 359 test",
       };
     },
@@ -84,8 +85,8 @@ const RECIPES: Record<string, Recipe> = {
     schedule: { kind: "oneCycle", maxLr: 0.1, pctStart: 0.3 },
     target: 0.91,
     data: async () => ({
-      train: imageSet(await loadFashionMnist("train")),
-      test: imageSet(await loadFashionMnist("test")),
+      train: await loadFashionMnist("train"),
+      test: await loadFashionMnist("test"),
       split: "the official split: 60,000 train / 10,000 test",
     }),
   },
@@ -110,7 +111,7 @@ export async function trainReference(
   const trainer = await Trainer.create({
     model,
     optimizer: opt,
-    sample: train.batch([0, 1, 2, 3]),
+    sample: labelledBatch(train, [0, 1, 2, 3]),
     session: { backend: o.backend, threads: o.threads },
   });
   const config = {

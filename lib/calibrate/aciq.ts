@@ -8,7 +8,7 @@ import { QuantlabError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { aciqMultiplier, type AciqPrior } from "./aciq_alpha.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
-import type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, type SlotLayout, slotLayout } from "./slot_state.ts";
 
 /** Options of {@link aciq}. */
@@ -207,5 +207,9 @@ export function aciq(options: AciqOptions = {}): Calibrator {
     name: "aciq",
     create: (ctx: ObserverContext) => new AciqObserver(ctx, prior, bins),
     toString: () => `aciq(prior=${prior}${extra})`,
+    toRecipe: (): CalibratorRecipe => ({
+      name: "aciq",
+      options: options.bins === undefined ? { prior } : { prior, bins },
+    }),
   });
 }

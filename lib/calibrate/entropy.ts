@@ -9,7 +9,7 @@ import { QuantlabError } from "../errors.ts";
 import type { QuantScheme } from "../quant/params.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
-import type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, slotLayout } from "./slot_state.ts";
 
 /** Options of {@link entropy}. */
@@ -272,5 +272,9 @@ export function entropy(options: EntropyOptions = {}): Calibrator {
     name: "entropy",
     create: (ctx: ObserverContext) => new EntropyObserver(ctx, opts),
     toString: () => `entropy(bins=${bins}${q}, startBin=${startBin})`,
+    toRecipe: (): CalibratorRecipe => ({
+      name: "entropy",
+      options: quantizedBins ? { bins, quantizedBins, startBin } : { bins, startBin },
+    }),
   });
 }

@@ -6,7 +6,7 @@
  */
 import { QuantlabError } from "../errors.ts";
 import { checkBatch, PerSlotState } from "./slot_state.ts";
-import type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
 class MinMaxObserver implements Observer {
@@ -48,5 +48,6 @@ export function minMax(): Calibrator {
     name: "minmax",
     create: (ctx) => new MinMaxObserver(ctx),
     toString: () => "minMax()",
+    toRecipe: (): CalibratorRecipe => ({ name: "minmax", options: {} }),
   };
 }

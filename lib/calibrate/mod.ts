@@ -15,7 +15,8 @@ import { entropy } from "./entropy.ts";
 import { mse } from "./mse.ts";
 import { aciq } from "./aciq.ts";
 
-export type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+export type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
+export { calibratorFromRecipe, calibratorRecipe } from "./recipe.ts";
 export type { MovingAverageOptions } from "./moving_average.ts";
 export type { PercentileOptions } from "./percentile.ts";
 export type { EntropyOptions } from "./entropy.ts";

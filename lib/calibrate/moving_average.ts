@@ -6,7 +6,7 @@
  */
 import { QuantlabError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState } from "./slot_state.ts";
 
 /** Options of {@link movingAverage}. */
@@ -85,5 +85,6 @@ export function movingAverage(options: MovingAverageOptions = {}): Calibrator {
     name: "movingaverage",
     create: (ctx: ObserverContext) => new MovingAverageObserver(ctx, c),
     toString: () => `movingAverage(averagingConstant=${c})`,
+    toRecipe: (): CalibratorRecipe => ({ name: "movingaverage", options: { averagingConstant: c } }),
   });
 }

@@ -9,7 +9,7 @@ import type { QuantScheme } from "../quant/params.ts";
 import { paramsFromRange } from "../quant/params.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
-import type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, slotLayout } from "./slot_state.ts";
 
 /** Options of {@link mse}. */
@@ -282,5 +282,6 @@ export function mse(options: MseOptions = {}): Calibrator {
     name: "mse",
     create: (ctx: ObserverContext) => new MseObserver(ctx, grid, bins),
     toString: () => `mse(bins=${bins}, grid=${grid})`,
+    toRecipe: (): CalibratorRecipe => ({ name: "mse", options: { bins, grid } }),
   });
 }

@@ -37,6 +37,14 @@ export interface Observer {
   range(): ClipRange;
 }
 
+/** A calibrator as JSON: its name and settings (rebuilt by `calibratorFromRecipe` in ./recipe.ts). */
+export interface CalibratorRecipe {
+  /** The calibrator's `name`, e.g. `"percentile"`. */
+  readonly name: string;
+  /** Its options, JSON-safe (what the factory takes, e.g. `{ percentile: 99.9, bins: 2048 }`). */
+  readonly options: Readonly<Record<string, number | string>>;
+}
+
 /** An immutable recipe for observers (what `calibrate.minMax()` etc. return). */
 export interface Calibrator {
   /** Short name, e.g. `"entropy"`. */
@@ -45,4 +53,9 @@ export interface Calibrator {
   create(context: ObserverContext): Observer;
   /** Readable description with settings. */
   toString(): string;
+  /**
+   * JSON-safe description (every calibrator quantlab ships has one; a hand-made calibrator without it can be
+   * used but not written into a recipe).
+   */
+  toRecipe?(): CalibratorRecipe;
 }

@@ -7,7 +7,7 @@
 import { QuantlabError } from "../errors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
-import type { Calibrator, ClipRange, Observer, ObserverContext } from "./observer.ts";
+import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, slotLayout } from "./slot_state.ts";
 
 /** Options of {@link percentile}. */
@@ -113,5 +113,11 @@ export function percentile(options: PercentileOptions = {}): Calibrator {
     name: "percentile",
     create: (ctx: ObserverContext) => new PercentileObserver(ctx, upper, lower, bins),
     toString: () => `percentile(percentile=${upper}${extra}, bins=${bins})`,
+    toRecipe: (): CalibratorRecipe => ({
+      name: "percentile",
+      options: options.lowerPercentile === undefined
+        ? { percentile: upper, bins }
+        : { percentile: upper, lowerPercentile: lower, bins },
+    }),
   });
 }

@@ -1,64 +1,28 @@
 /**
- * Image datasets held as raw bytes and batched to normalised NCHW float32 tensors on demand, so iterating
- * over all of Fashion-MNIST's 60,000 training images costs one batch of float32 at a time (plus the 47 MB of
- * raw pixels), never the 188 MB of a full float32 copy.
+ * Iterating an {@link ImageDataset} in batches of preprocessed NCHW float32 tensors made on demand, so iterating
+ * over all of Fashion-MNIST's 60,000 training images costs one batch of float32 at a time (plus the 47 MB of raw
+ * pixels), never the 188 MB of a full float32 copy; views, subsets and seeded stratified splits.
+ *
+ * The dataset type itself and its preprocessing live in `images.ts` (re-exported here).
  *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
 import { Prng } from "../tensor/prng.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { gatherImages, type ImageDataset, normalizationTables, selectImages } from "./images.ts";
 
-/** Labelled images stored as unsigned bytes, HWC per image (C = 1 for grey-scale). */
-export interface ImageDataset {
-  /** Name for messages, e.g. `"fashion-mnist/test"`. */
-  readonly name: string;
-  /** Pixels, `count * channels * height * width` bytes (CHW per image). */
-  readonly pixels: Uint8Array;
-  /** One label per image. */
-  readonly labels: Uint8Array;
-  /** Number of images. */
-  readonly count: number;
-  /** Channels per image. */
-  readonly channels: number;
-  /** Image height. */
-  readonly height: number;
-  /** Image width. */
-  readonly width: number;
-  /** Per-dataset normalisation applied when batching: `(p / 255 - mean) / std` in float32. */
-  readonly mean: number;
-  /** See `mean`. */
-  readonly std: number;
-  /** Class names, index = label. */
-  readonly classes: readonly string[];
-}
+export type { ImageDataset, Normalization } from "./images.ts";
+export { normalizationTable } from "./images.ts";
 
 /** One batch: images `[b, C, H, W]` float32, labels, and where it starts in the dataset. */
 export interface Batch {
-  /** Normalised images. */
+  /** Preprocessed images (the dataset's `pixelMax` and normalisation applied). */
   readonly x: Tensor<"float32">;
   /** Labels of the batch. */
   readonly labels: Uint8Array;
   /** Index of the first image in the dataset (or in the shuffled order). */
   readonly start: number;
-}
-
-/**
- * The 256-entry lookup table of normalised pixel values, computed in float32 like NumPy's float32 pipeline.
- *
- * @example
- * ```ts
- * import { normalizationTable } from "./batching.ts";
- * const lut = normalizationTable(0.5, 0.5);
- * if (lut.length !== 256 || lut[0] !== -1 || Math.abs(lut[255] - 1) > 1e-6) throw new Error("bad");
- * ```
- */
-export function normalizationTable(mean: number, std: number): Float32Array {
-  const f = Math.fround;
-  const m = f(mean), s = f(std);
-  const lut = new Float32Array(256);
-  for (let p = 0; p < 256; p++) lut[p] = f(f(f(p / 255) - m) / s);
-  return lut;
 }
 
 /** Options for {@link batches}. */
@@ -74,13 +38,15 @@ export interface BatchOptions {
 }
 
 /**
- * Iterate a dataset in batches of normalised NCHW float32 tensors.
+ * Iterate a dataset in batches of preprocessed NCHW float32 tensors: `(p / pixelMax - mean[c]) / std[c]` in
+ * float32 (see `images.ts`).
  *
  * @example
  * ```ts
- * import { batches, type ImageDataset } from "./batching.ts";
- * const ds: ImageDataset = { name: "toy", pixels: new Uint8Array([0, 255, 255, 0, 51, 51, 51, 51]),
- *   labels: new Uint8Array([0, 1]), count: 2, channels: 1, height: 2, width: 2, mean: 0, std: 1, classes: ["a", "b"] };
+ * import { batches } from "./batching.ts";
+ * import { imageDataset } from "./images.ts";
+ * const ds = imageDataset({ name: "toy", pixels: new Uint8Array([0, 255, 255, 0, 51, 51, 51, 51]),
+ *   labels: new Uint8Array([0, 1]), height: 2, width: 2, classes: ["a", "b"] });
  * const all = [...batches(ds, { batchSize: 1 })];
  * if (all.length !== 2 || all[0].x.shape.join() !== "1,1,2,2" || all[0].x.data[1] !== 1) throw new Error("bad");
  * ```
@@ -89,35 +55,29 @@ export function* batches(ds: ImageDataset, options: BatchOptions = {}): Generato
   const bs = options.batchSize ?? 64;
   const start = options.start ?? 0;
   const count = options.count ?? ds.count - start;
-  if (!Number.isInteger(bs) || bs < 1) {
-    throw new QuantlabError("INVALID_ARGUMENT", `batchSize must be a positive integer, got ${bs}`);
+  checkRange(ds, bs, start, count);
+  const tables = normalizationTables(ds);
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = start + i;
+  if (options.shuffleSeed !== undefined) new Prng(options.shuffleSeed).shuffle(order);
+  for (let b = 0; b < count; b += bs) {
+    const idx = order.subarray(b, Math.min(count, b + bs));
+    const labels = new Uint8Array(idx.length);
+    for (let k = 0; k < idx.length; k++) labels[k] = ds.labels[idx[k]];
+    yield { x: gatherImages(ds, idx, tables), labels, start: b };
+  }
+}
+
+/** Throws unless `batchSize` is a positive integer and `start..start+count` lies in the dataset. */
+function checkRange(ds: ImageDataset, batchSize: number, start: number, count: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new QuantlabError("INVALID_ARGUMENT", `batchSize must be a positive integer, got ${batchSize}`);
   }
   if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > ds.count) {
     throw new QuantlabError(
       "INVALID_ARGUMENT",
       `${ds.name}: range start ${start}, count ${count} is outside 0..${ds.count}`,
     );
-  }
-  const lut = normalizationTable(ds.mean, ds.std);
-  const per = ds.channels * ds.height * ds.width;
-  let order: Uint32Array | undefined;
-  if (options.shuffleSeed !== undefined) {
-    order = new Uint32Array(count);
-    for (let i = 0; i < count; i++) order[i] = start + i;
-    new Prng(options.shuffleSeed).shuffle(order);
-  }
-  for (let b = 0; b < count; b += bs) {
-    const n = Math.min(bs, count - b);
-    const x = new Float32Array(n * per);
-    const labels = new Uint8Array(n);
-    for (let k = 0; k < n; k++) {
-      const idx = order ? order[b + k] : start + b + k;
-      const src = ds.pixels.subarray(idx * per, idx * per + per);
-      const off = k * per;
-      for (let j = 0; j < per; j++) x[off + j] = lut[src[j]];
-      labels[k] = ds.labels[idx];
-    }
-    yield { x: new Tensor(x, [n, ds.channels, ds.height, ds.width]), labels, start: b };
   }
 }
 
@@ -126,10 +86,11 @@ export function* batches(ds: ImageDataset, options: BatchOptions = {}): Generato
  *
  * @example
  * ```ts
- * import { subset, type ImageDataset } from "./batching.ts";
- * const ds: ImageDataset = { name: "toy", pixels: new Uint8Array(12), labels: new Uint8Array(3), count: 3,
- *   channels: 1, height: 2, width: 2, mean: 0, std: 1, classes: [] };
- * if (subset(ds, 1, 2).count !== 2) throw new Error("bad");
+ * import { subset } from "./batching.ts";
+ * import { imageDataset } from "./images.ts";
+ * const ds = imageDataset({ name: "toy", pixels: new Uint8Array(12), labels: new Uint8Array(3), height: 2,
+ *   width: 2 });
+ * if (subset(ds, 1, 2).count !== 2 || subset(ds, 1, 2).name !== "toy[1:3]") throw new Error("bad");
  * ```
  */
 export function subset(ds: ImageDataset, start: number, count: number): ImageDataset {
@@ -147,4 +108,39 @@ export function subset(ds: ImageDataset, start: number, count: number): ImageDat
     labels: ds.labels.subarray(start, start + count),
     count,
   };
+}
+
+/**
+ * A seeded, stratified train/test split (copies): each class contributes `round(testFraction * classCount)`
+ * images to the test set. The parts are named `<name>/train` and `<name>/test` and keep the preprocessing.
+ *
+ * @example
+ * ```ts
+ * import { trainTestSplit } from "./batching.ts";
+ * import { loadDigits } from "./digits.ts";
+ * const { train, test } = trainTestSplit(await loadDigits(), { testFraction: 0.25, seed: 1 });
+ * if (train.count + test.count !== 1797 || Math.abs(test.count - 449) > 5) throw new Error("bad");
+ * ```
+ */
+export function trainTestSplit(
+  ds: ImageDataset,
+  options: { testFraction?: number; seed?: number } = {},
+): { train: ImageDataset; test: ImageDataset } {
+  const f = options.testFraction ?? 0.2;
+  if (!(f > 0 && f < 1)) {
+    throw new QuantlabError("INVALID_ARGUMENT", `testFraction must be in (0, 1), got ${f}`);
+  }
+  const rng = new Prng(options.seed ?? 0);
+  const byClass: number[][] = Array.from({ length: ds.classes.length }, () => []);
+  for (let i = 0; i < ds.count; i++) byClass[ds.labels[i]].push(i);
+  const train: number[] = [], test: number[] = [];
+  for (const idx of byClass) {
+    rng.shuffle(idx);
+    const k = Math.floor(f * idx.length + 0.5);
+    test.push(...idx.slice(0, k));
+    train.push(...idx.slice(k));
+  }
+  rng.shuffle(train);
+  rng.shuffle(test);
+  return { train: selectImages(ds, train, `${ds.name}/train`), test: selectImages(ds, test, `${ds.name}/test`) };
 }

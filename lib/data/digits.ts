@@ -1,7 +1,9 @@
 /**
  * The embedded 8x8 handwritten digits (UCI "Optical Recognition of
  * Handwritten Digits", test part: 1,797 images, 10 classes, pixels 0..16), as
- * shipped with scikit-learn (`datasets/digits.csv.gz`, byte-identical).
+ * shipped with scikit-learn (`datasets/digits.csv.gz`, byte-identical), loaded as an
+ * {@link ImageDataset}: the raw values 0..16 as bytes with `pixelMax` 16 and no normalisation, so batches are
+ * `p / 16` in [0, 1] (float32, exact).
  *
  * The file is read with `fetch(new URL("../../datasets/...", import.meta.url))`,
  * so the loader works both from a checkout (file: URL) and when quantlab is
@@ -10,8 +12,7 @@
  * @module
  */
 import { QuantlabError } from "../errors.ts";
-import { Prng } from "../tensor/prng.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import type { ImageDataset } from "./images.ts";
 
 /**
  * SHA-256 of `datasets/digits.csv.gz` (scikit-learn 1.2.1's copy).
@@ -35,17 +36,16 @@ export const DIGITS_SHA256 = "46abec6b12486ad9e51943373abcf22bbea1b5a51a1619b361
  */
 export const DIGITS_COUNT = 1797;
 
-/** A labelled image set. */
-export interface DigitsDataset {
-  /** Images `[n, 1, 8, 8]`, float32, pixels scaled to [0, 1] (raw value / 16). */
-  readonly images: Tensor<"float32">;
-  /** Class of each image, 0..9. */
-  readonly labels: Uint8Array;
-  /** Number of images. */
-  readonly count: number;
-  /** Number of classes (10). */
-  readonly classes: number;
-}
+/**
+ * Class names of the digits set, `"0"` .. `"9"`.
+ *
+ * @example
+ * ```ts
+ * import { DIGITS_CLASSES } from "./digits.ts";
+ * if (DIGITS_CLASSES.length !== 10 || DIGITS_CLASSES[7] !== "7") throw new Error("bad");
+ * ```
+ */
+export const DIGITS_CLASSES: readonly string[] = Object.freeze(Array.from({ length: 10 }, (_, i) => String(i)));
 
 /** Options of {@link loadDigits}. */
 export interface LoadDigitsOptions {
@@ -55,20 +55,22 @@ export interface LoadDigitsOptions {
   readonly skipChecksum?: boolean;
 }
 
-const cache = new Map<string, Promise<DigitsDataset>>();
+const cache = new Map<string, Promise<ImageDataset>>();
 
 /**
- * Load the embedded digits set (cached per URL). Throws a `DATASET` error
- * when the file is missing, corrupt (checksum) or malformed.
+ * Load the embedded digits set (cached per URL) as `[1, 8, 8]` images with pixels 0..16 (`pixelMax` 16, no
+ * normalisation). Throws a `DATASET` error when the file is missing, corrupt (checksum) or malformed.
  *
  * @example
  * ```ts
  * import { loadDigits } from "./digits.ts";
+ * import { gatherImages } from "./images.ts";
  * const d = await loadDigits();
- * if (d.count !== 1797 || d.images.shape.join() !== "1797,1,8,8" || d.labels[0] !== 0) throw new Error("bad");
+ * if (d.count !== 1797 || d.pixelMax !== 16 || d.labels[0] !== 0) throw new Error("bad");
+ * if (gatherImages(d).shape.join() !== "1797,1,8,8") throw new Error("bad shape");
  * ```
  */
-export function loadDigits(options: LoadDigitsOptions = {}): Promise<DigitsDataset> {
+export function loadDigits(options: LoadDigitsOptions = {}): Promise<ImageDataset> {
   const url = new URL(options.url ?? new URL("../../datasets/digits.csv.gz", import.meta.url));
   const key = `${url.href}|${options.skipChecksum ? 1 : 0}`;
   let p = cache.get(key);
@@ -80,7 +82,7 @@ export function loadDigits(options: LoadDigitsOptions = {}): Promise<DigitsDatas
   return p;
 }
 
-async function readDigits(url: URL, skipChecksum: boolean): Promise<DigitsDataset> {
+async function readDigits(url: URL, skipChecksum: boolean): Promise<ImageDataset> {
   let bytes: Uint8Array;
   try {
     const res = await fetch(url);
@@ -119,21 +121,22 @@ async function readDigits(url: URL, skipChecksum: boolean): Promise<DigitsDatase
 }
 
 /**
- * Parse the digits CSV (64 pixel values 0..16, then the label 0..9, per line).
+ * Parse the digits CSV (64 pixel values 0..16, then the label 0..9, per line) into an {@link ImageDataset}
+ * named `"digits"` (`pixelMax` 16, no normalisation).
  *
  * @example
  * ```ts
  * import { parseDigitsCsv } from "./digits.ts";
  * const line = Array(64).fill(16).join(",") + ",7";
  * const d = parseDigitsCsv(line + "\n");
- * if (d.count !== 1 || d.labels[0] !== 7 || d.images.data[5] !== 1) throw new Error("bad");
+ * if (d.count !== 1 || d.labels[0] !== 7 || d.pixels[5] !== 16 || d.pixelMax !== 16) throw new Error("bad");
  * ```
  */
-export function parseDigitsCsv(text: string, source = "digits csv"): DigitsDataset {
+export function parseDigitsCsv(text: string, source = "digits csv"): ImageDataset {
   const lines = text.split("\n").filter((l) => l.trim() !== "");
   const n = lines.length;
   if (n === 0) throw new QuantlabError("DATASET", `${source}: no rows`);
-  const images = new Float32Array(n * 64);
+  const pixels = new Uint8Array(n * 64);
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const parts = lines[i].split(",");
@@ -145,7 +148,7 @@ export function parseDigitsCsv(text: string, source = "digits csv"): DigitsDatas
       if (!Number.isInteger(v) || v < 0 || v > 16) {
         throw new QuantlabError("DATASET", `${source}: row ${i + 1} pixel ${j} is "${parts[j]}", expected 0..16`);
       }
-      images[i * 64 + j] = v / 16;
+      pixels[i * 64 + j] = v;
     }
     const y = Number(parts[64]);
     if (!Number.isInteger(y) || y < 0 || y > 9) {
@@ -153,66 +156,15 @@ export function parseDigitsCsv(text: string, source = "digits csv"): DigitsDatas
     }
     labels[i] = y;
   }
-  return { images: new Tensor(images, [n, 1, 8, 8]), labels, count: n, classes: 10 };
-}
-
-/**
- * The images at `indices`, in that order (copies).
- *
- * @example
- * ```ts
- * import { parseDigitsCsv, selectDigits } from "./digits.ts";
- * const d = parseDigitsCsv([0, 1, 2].map((y) => Array(64).fill(y).join(",") + "," + y).join("\n"));
- * const s = selectDigits(d, [2, 0]);
- * if (s.labels.join() !== "2,0" || s.images.data[0] !== 2 / 16) throw new Error("bad");
- * ```
- */
-export function selectDigits(d: DigitsDataset, indices: ArrayLike<number>): DigitsDataset {
-  const per = d.images.size / d.count;
-  const out = new Float32Array(indices.length * per);
-  const labels = new Uint8Array(indices.length);
-  for (let k = 0; k < indices.length; k++) {
-    const i = indices[k];
-    if (!Number.isInteger(i) || i < 0 || i >= d.count) {
-      throw new QuantlabError("INVALID_ARGUMENT", `subset index ${i} at position ${k} is outside 0..${d.count - 1}`);
-    }
-    out.set(d.images.data.subarray(i * per, (i + 1) * per), k * per);
-    labels[k] = d.labels[i];
-  }
-  const shape = [indices.length, ...d.images.shape.slice(1)];
-  return { images: new Tensor(out, shape), labels, count: indices.length, classes: d.classes };
-}
-
-/**
- * A seeded, stratified train/test split: each class contributes
- * `round(testFraction * classCount)` images to the test set.
- *
- * @example
- * ```ts
- * import { loadDigits, trainTestSplit } from "./digits.ts";
- * const { train, test } = trainTestSplit(await loadDigits(), { testFraction: 0.25, seed: 1 });
- * if (train.count + test.count !== 1797 || Math.abs(test.count - 449) > 5) throw new Error("bad");
- * ```
- */
-export function trainTestSplit(
-  d: DigitsDataset,
-  options: { testFraction?: number; seed?: number } = {},
-): { train: DigitsDataset; test: DigitsDataset } {
-  const f = options.testFraction ?? 0.2;
-  if (!(f > 0 && f < 1)) {
-    throw new QuantlabError("INVALID_ARGUMENT", `testFraction must be in (0, 1), got ${f}`);
-  }
-  const rng = new Prng(options.seed ?? 0);
-  const byClass: number[][] = Array.from({ length: d.classes }, () => []);
-  for (let i = 0; i < d.count; i++) byClass[d.labels[i]].push(i);
-  const train: number[] = [], test: number[] = [];
-  for (const idx of byClass) {
-    rng.shuffle(idx);
-    const k = Math.floor(f * idx.length + 0.5);
-    test.push(...idx.slice(0, k));
-    train.push(...idx.slice(k));
-  }
-  rng.shuffle(train);
-  rng.shuffle(test);
-  return { train: selectDigits(d, train), test: selectDigits(d, test) };
+  return {
+    name: "digits",
+    pixels,
+    labels,
+    count: n,
+    channels: 1,
+    height: 8,
+    width: 8,
+    pixelMax: 16,
+    classes: DIGITS_CLASSES,
+  };
 }

@@ -4,14 +4,23 @@
  *
  * Where the files are looked for, in order: the `dir` option, `$FASHION_MNIST_DIR`, `datasets/fashion-mnist`
  * under the current directory (where `deno task fetch-data` puts them), and Debian's
- * `dataset-fashion-mnist` package (`/usr/share/datasets/fashion-mnist`). Each file's decompressed content is
- * checked against the SHA-256 recorded below (the uncompressed IDX bytes, so re-compressed copies such as
- * Debian's still verify).
+ * `dataset-fashion-mnist` package (`/usr/share/datasets/fashion-mnist`). When none holds the files, the
+ * **embedded subset** shipped with quantlab is used (`datasets/fashion-mnist-subset/`, read relative to this module
+ * with `fetch`, so it also works when quantlab is imported by URL): the full test set (10,000 images, byte-identical
+ * to the official release) and the first {@link FASHION_MNIST_SUBSET_TRAIN} training images (the official file's
+ * first images, in order: every experiment that calibrates on "the first N training images" with N up to that many
+ * sees the same images as with the full set). `source: "embedded"` or `FASHION_MNIST_SOURCE=embedded` skips the
+ * folders (tests, and runs that must not depend on the machine). {@link fashionMnistSources} says which source
+ * each split came from.
+ *
+ * Each file's decompressed content is checked against the SHA-256 recorded below (the uncompressed IDX bytes, so
+ * re-compressed copies such as Debian's still verify); the embedded training subset has its own digests
+ * ({@link FASHION_MNIST_SUBSET_SHA256}).
  *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
-import type { ImageDataset } from "./batching.ts";
+import type { ImageDataset, Normalization } from "./images.ts";
 import { gunzip, isGzip, parseIdx, sha256Hex } from "./idx.ts";
 
 /**
@@ -37,15 +46,20 @@ export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
 ]);
 
 /**
- * Mean and standard deviation of the training pixels (scaled to [0, 1]), the usual normalisation.
+ * Mean and standard deviation of the training pixels (scaled to [0, 1]), the usual normalisation and the one
+ * {@link loadFashionMnist} declares (the committed reference models were trained with it).
  *
  * @example
  * ```ts
  * import { FASHION_MNIST_NORMALIZATION } from "./fashion_mnist.ts";
- * if (FASHION_MNIST_NORMALIZATION.mean !== 0.286 || FASHION_MNIST_NORMALIZATION.std !== 0.353) throw new Error("bad");
+ * const { mean, std } = FASHION_MNIST_NORMALIZATION;
+ * if (mean[0] !== 0.286 || std[0] !== 0.353 || mean.length !== 1) throw new Error("bad");
  * ```
  */
-export const FASHION_MNIST_NORMALIZATION = Object.freeze({ mean: 0.2860, std: 0.3530 });
+export const FASHION_MNIST_NORMALIZATION: Normalization = Object.freeze({
+  mean: Object.freeze([0.2860]),
+  std: Object.freeze([0.3530]),
+});
 
 /**
  * SHA-256 of the uncompressed IDX files (the official release; Debian ships the same content).
@@ -89,12 +103,111 @@ export const FASHION_MNIST_HELP =
   "(downloads to datasets/fashion-mnist), or pass { dir } / set FASHION_MNIST_DIR to a folder holding " +
   "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]";
 
+/**
+ * Training images in the embedded subset (the first ones of the official training file).
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_SUBSET_TRAIN } from "./fashion_mnist.ts";
+ * if (FASHION_MNIST_SUBSET_TRAIN !== 2000) throw new Error("bad");
+ * ```
+ */
+export const FASHION_MNIST_SUBSET_TRAIN = 2000;
+
+/**
+ * SHA-256 of the uncompressed IDX files of the embedded subset (`datasets/fashion-mnist-subset/`): the test files
+ * are the official ones; the training files hold the first {@link FASHION_MNIST_SUBSET_TRAIN} images and labels
+ * (IDX header count changed accordingly).
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_SHA256, FASHION_MNIST_SUBSET_SHA256 } from "./fashion_mnist.ts";
+ * const t = "t10k-images-idx3-ubyte";
+ * if (FASHION_MNIST_SUBSET_SHA256[t] !== FASHION_MNIST_SHA256[t]) throw new Error("test set must be official");
+ * ```
+ */
+export const FASHION_MNIST_SUBSET_SHA256: Readonly<Record<string, string>> = Object.freeze({
+  "train-images-idx3-ubyte": "71a9f8cec24060d6752b3e4940ce6d6fd729334afa47b735dd553481aa83b53e",
+  "train-labels-idx1-ubyte": "8983259dfbc9f185f92698916f7daf361704b43ba7d19568cc7bcdeefdc1bece",
+  "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+  "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+});
+
+const SUBSET_DIR = new URL("../../datasets/fashion-mnist-subset/", import.meta.url);
+
 /** Options for {@link loadFashionMnist}. */
 export interface FashionMnistOptions {
   /** Folder holding the IDX files (searched first). */
   dir?: string;
   /** Check SHA-256 of the decompressed files (default true). */
   verify?: boolean;
+  /**
+   * `"auto"` (default): the folders, then the embedded subset; `"embedded"`: only the embedded subset (also set by
+   * the environment variable `FASHION_MNIST_SOURCE=embedded`).
+   */
+  source?: "auto" | "embedded";
+}
+
+/** Where a loaded split came from (see {@link fashionMnistSources}). */
+export interface FashionMnistSource {
+  /** `"folder"` (a folder with the official files) or `"embedded"` (the subset shipped with quantlab). */
+  readonly kind: "folder" | "embedded";
+  /** The folder or URL the images were read from. */
+  readonly location: string;
+  /** Images in the split as loaded. */
+  readonly count: number;
+}
+
+const loadedSources = new Map<"train" | "test", FashionMnistSource>();
+
+/**
+ * Where each split loaded so far in this process came from, e.g. for a report header: `{ test: { kind: "embedded",
+ * ... } }`. Empty until {@link loadFashionMnist} has run.
+ *
+ * @example
+ * ```ts
+ * import { fashionMnistSources, loadFashionMnist } from "./fashion_mnist.ts";
+ * await loadFashionMnist("train", { source: "embedded" });
+ * const s = fashionMnistSources().train!;
+ * if (s.kind !== "embedded" || s.count !== 2000) throw new Error(JSON.stringify(s));
+ * ```
+ */
+export function fashionMnistSources(): { train?: FashionMnistSource; test?: FashionMnistSource } {
+  return Object.fromEntries(loadedSources);
+}
+
+/**
+ * One line saying where the Fashion-MNIST splits loaded so far came from (empty string when none was loaded).
+ *
+ * @example
+ * ```ts
+ * import { describeFashionMnistSources, loadFashionMnist } from "./fashion_mnist.ts";
+ * await loadFashionMnist("test", { source: "embedded" });
+ * if (!describeFashionMnistSources().includes("embedded")) throw new Error("bad");
+ * ```
+ */
+export function describeFashionMnistSources(): string {
+  const parts = (["train", "test"] as const).flatMap((split) => {
+    const s = loadedSources.get(split);
+    if (!s) return [];
+    return s.kind === "embedded"
+      ? [
+        `${split}: embedded subset (${s.count.toLocaleString("en-US")} images${
+          split === "train" ? " of 60,000" : ", the full test set"
+        })`,
+      ]
+      : [`${split}: ${s.location} (${s.count.toLocaleString("en-US")} images)`];
+  });
+  return parts.length ? `Fashion-MNIST ${parts.join("; ")}` : "";
+}
+
+function forcedEmbedded(options: FashionMnistOptions): boolean {
+  if (options.source === "embedded") return true;
+  try {
+    return Deno.env.get("FASHION_MNIST_SOURCE") === "embedded";
+  } catch {
+    return false;
+  }
 }
 
 function candidates(dir?: string): string[] {
@@ -126,31 +239,66 @@ async function readFirst(dirs: string[], base: string): Promise<{ path: string; 
   return undefined;
 }
 
-async function loadIdx(dirs: string[], base: string, verify: boolean) {
-  const found = await readFirst(dirs, base);
+async function readEmbedded(base: string): Promise<{ path: string; bytes: Uint8Array } | undefined> {
+  const url = new URL(`${base}.gz`, SUBSET_DIR);
+  try {
+    const res = await fetch(url);
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return { path: url.href, bytes: new Uint8Array(await res.arrayBuffer()) };
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || (e instanceof TypeError && /not found|No such file/i.test(e.message))) {
+      return undefined;
+    }
+    throw new QuantlabError(
+      "DATASET",
+      `cannot read the embedded Fashion-MNIST file ${url.href}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+async function loadIdx(dirs: string[], base: string, verify: boolean, from: "folders" | "embedded" | "both") {
+  const embeddedOnly = from === "embedded";
+  let found = embeddedOnly ? undefined : await readFirst(dirs, base);
+  let digests = FASHION_MNIST_SHA256;
+  let embedded = false;
+  if (!found && from !== "folders") {
+    found = await readEmbedded(base);
+    digests = FASHION_MNIST_SUBSET_SHA256;
+    embedded = true;
+  }
   if (!found) {
     throw new QuantlabError(
       "DATASET",
-      `Fashion-MNIST file ${base}[.gz] not found in ${dirs.join(", ")}; ${FASHION_MNIST_HELP}`,
+      `Fashion-MNIST file ${base}[.gz] not found in ${
+        embeddedOnly ? "" : `${dirs.join(", ")} nor `
+      }the embedded subset ${SUBSET_DIR.href}; ${FASHION_MNIST_HELP}`,
     );
   }
   const raw = isGzip(found.bytes) ? await gunzip(found.bytes, found.path) : found.bytes;
   if (verify) {
     const got = await sha256Hex(raw);
-    if (got !== FASHION_MNIST_SHA256[base]) {
+    if (got !== digests[base]) {
       throw new QuantlabError(
         "DATASET",
-        `${found.path}: SHA-256 of the decompressed file is ${got}, expected ${FASHION_MNIST_SHA256[base]} ` +
+        `${found.path}: SHA-256 of the decompressed file is ${got}, expected ${digests[base]} ` +
           `(corrupt or not Fashion-MNIST; pass { verify: false } for other IDX data); ${FASHION_MNIST_HELP}`,
       );
     }
   }
-  return { path: found.path, idx: parseIdx(raw, found.path) };
+  return { path: found.path, embedded, idx: parseIdx(raw, found.path) };
 }
 
 /**
- * Load the Fashion-MNIST training (60,000) or test (10,000) split as an {@link ImageDataset}; batch it with
- * `batches()` for normalised `[b, 1, 28, 28]` float32 tensors. Throws `DATASET` saying how to get the data when
+ * Load the Fashion-MNIST training (60,000) or test (10,000) split as an {@link ImageDataset} (bytes, `pixelMax`
+ * 255, {@link FASHION_MNIST_NORMALIZATION}); batch it with `batches()` for normalised `[b, 1, 28, 28]` float32
+ * tensors, or use `withNormalization()` for a model trained with other constants. Falls back to the embedded subset (full test set, first
+ * {@link FASHION_MNIST_SUBSET_TRAIN} training images) when no folder holds the files. Throws `DATASET` saying how to get the data when
  * the files are missing, and naming the file when a checksum, header or image size is wrong.
  *
  * @example
@@ -170,8 +318,15 @@ export async function loadFashionMnist(
   const prefix = split === "train" ? "train" : "t10k";
   const dirs = candidates(options.dir);
   const verify = options.verify ?? true;
-  const images = await loadIdx(dirs, `${prefix}-images-idx3-ubyte`, verify);
-  const labels = await loadIdx(dirs, `${prefix}-labels-idx1-ubyte`, verify);
+  const embeddedOnly = forcedEmbedded(options);
+  const images = await loadIdx(dirs, `${prefix}-images-idx3-ubyte`, verify, embeddedOnly ? "embedded" : "both");
+  // Labels from the same place as the images (never official images with subset labels).
+  const labels = await loadIdx(
+    images.embedded ? [] : [images.path.replace(/\/[^/]*$/, "")],
+    `${prefix}-labels-idx1-ubyte`,
+    verify,
+    images.embedded ? "embedded" : "folders",
+  );
   const [n, h, w] = images.idx.dims;
   if (images.idx.dims.length !== 3 || h !== 28 || w !== 28) {
     throw new QuantlabError("DATASET", `${images.path}: images have dims [${images.idx.dims}], expected [N, 28, 28]`);
@@ -184,15 +339,22 @@ export async function loadFashionMnist(
       throw new QuantlabError("DATASET", `${labels.path}: label ${labels.idx.data[i]} at ${i} is not 0..9`);
     }
   }
+  loadedSources.set(split, {
+    kind: images.embedded ? "embedded" : "folder",
+    location: images.embedded ? SUBSET_DIR.href : images.path.replace(/\/[^/]*$/, ""),
+    count: n,
+  });
   return {
-    name: `fashion-mnist/${split}`,
+    // The embedded training subset is other data than the full split: its name (a cache identity) says so.
+    name: images.embedded && split === "train" ? `fashion-mnist/train[0:${n}]` : `fashion-mnist/${split}`,
     pixels: images.idx.data,
     labels: labels.idx.data,
     count: n,
     channels: 1,
     height: 28,
     width: 28,
-    ...FASHION_MNIST_NORMALIZATION,
+    pixelMax: 255,
+    normalization: FASHION_MNIST_NORMALIZATION,
     classes: FASHION_MNIST_CLASSES,
   };
 }

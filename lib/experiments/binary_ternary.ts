@@ -77,21 +77,21 @@ export function extremeMethods(): ExtremeMethod[] {
     {
       name: "binary (sign)",
       run: (w) => {
-        const { values, fitted } = binary().binaryConnect().quantize(w);
+        const { values, fitted } = binary().binaryConnect().fakeQuantize(w);
         return {
           method: "binary (sign)",
           values,
           sparsity: 0,
           scale: 1,
           negativeScale: 1,
-          bitsPerWeight: fitted.bitsPerWeight().bitsPerWeight,
+          bitsPerWeight: fitted.accounting().bitsPerWeight,
         };
       },
     },
     {
       name: "XNOR (per-channel α)",
       run: (w) => {
-        const { values, fitted } = binary().xnor(0).quantize(w);
+        const { values, fitted } = binary().xnor(0).fakeQuantize(w);
         const a = mean(fitted.scales);
         return {
           method: "XNOR (per-channel α)",
@@ -99,7 +99,7 @@ export function extremeMethods(): ExtremeMethod[] {
           sparsity: 0,
           scale: a,
           negativeScale: a,
-          bitsPerWeight: fitted.bitsPerWeight().bitsPerWeight,
+          bitsPerWeight: fitted.accounting().bitsPerWeight,
         };
       },
     },
@@ -128,14 +128,15 @@ function ternaryMethod(name: string, b: ReturnType<typeof ternary>): ExtremeMeth
   return {
     name,
     run: (w) => {
-      const { values, codes, fitted } = b.quantize(w);
+      const { values, fitted } = b.fakeQuantize(w);
+      const codes = fitted.codes(w);
       return {
         method: name,
         values,
         sparsity: countZeroCodes(codes.data),
         scale: mean(fitted.positiveScale),
         negativeScale: mean(fitted.negativeScale),
-        bitsPerWeight: fitted.bitsPerWeight().bitsPerWeight,
+        bitsPerWeight: fitted.accounting().bitsPerWeight,
       };
     },
   };
@@ -165,7 +166,8 @@ export function thresholdSweep(
   factors: readonly number[],
 ): { factor: number; sqnr: number; sparsity: number }[] {
   return factors.map((f) => {
-    const { values, codes } = ternary().threshold(f).quantize(w);
+    const { values, fitted } = ternary().threshold(f).fakeQuantize(w);
+    const codes = fitted.codes(w);
     return { factor: f, sqnr: sqnr(w, values), sparsity: countZeroCodes(codes.data) };
   });
 }

@@ -11,26 +11,21 @@
  * @module
  */
 import { calibrate } from "../calibrate/mod.ts";
-import { minMax } from "../calibrate/min_max.ts";
-import type { Calibrator, Observer } from "../calibrate/observer.ts";
-import { batches, type ImageDataset, subset } from "../data/batching.ts";
+import type { Calibrator } from "../calibrate/observer.ts";
+import { type ImageDataset, subset } from "../data/batching.ts";
 import { loadFashionMnist } from "../data/fashion_mnist.ts";
 import { QuantlabError } from "../errors.ts";
 import { table } from "../notebook/table.ts";
 import { progress } from "../notebook/progress.ts";
-import { exposeValues } from "../onnx/capture.ts";
 import { foldBatchNorm } from "../onnx/fold_bn.ts";
 import { indexGraph } from "../onnx/graph.ts";
 import { OnnxModel } from "../onnx/model.ts";
-import { createSession, type SessionOptions } from "../onnx/session.ts";
-import { tensorValues } from "../onnx/tensor_data.ts";
-import { correctBias } from "../ptq/bias_correction.ts";
+import type { SessionOptions } from "../onnx/session.ts";
 import { equalizeCrossLayer } from "../ptq/equalize.ts";
 import { compareModels, evaluateAccuracy } from "../ptq/evaluate.ts";
-import { insertQdq, planActivations } from "../ptq/qdq.ts";
+import { ptq, type PtqModels } from "../ptq/pipeline.ts";
 import type { QuantParams } from "../quant/params.ts";
-import { quantizer, type QuantizerBuilder } from "../quant/quantizer.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { quantizer } from "../quant/quantizer.ts";
 import { lineChart } from "../viz/charts.ts";
 import { Chart } from "../viz/chart.ts";
 import { VEGA_LITE_SCHEMA } from "../viz/render.ts";
@@ -110,42 +105,6 @@ export interface OnnxExperimentOptions extends ExperimentOptions {
   readonly model?: Uint8Array;
   /** ONNX Runtime binding (default native when it loads). */
   readonly session?: SessionOptions;
-}
-
-/**
- * Calibrate many activation quantizers in ONE pass over the data (one ORT run per batch, one observer per tensor
- * and quantizer); Add/Mul constants get min-max parameters as in `calibrateActivations`.
- */
-async function calibrateMany(
-  model: OnnxModel,
-  quantizers: readonly QuantizerBuilder[],
-  data: readonly Tensor<"float32">[],
-  session: SessionOptions,
-): Promise<Map<string, QuantParams>[]> {
-  const plan = planActivations(model);
-  const input = [...indexGraph(model.graph).inputs][0];
-  const observers: Map<string, Observer>[] = quantizers.map((q) =>
-    new Map(plan.observe.map((t) => [t, q.observer(t)]))
-  );
-  const s = await createSession(exposeValues(model, plan.observe, { replace: true }), { ...session, cache: false });
-  try {
-    for (const x of data) {
-      const r = await s.run({ [input]: x });
-      for (const obs of observers) for (const [t, o] of obs) o.observe(r[t] as Tensor<"float32">);
-    }
-  } finally {
-    await s.release();
-  }
-  const inits = indexGraph(model.graph).initializers;
-  return quantizers.map((q, k) => {
-    const out = new Map<string, QuantParams>();
-    for (const [t, o] of observers[k]) out.set(t, q.fromObserver(o).params);
-    for (const c of plan.constants) {
-      const v = tensorValues(inits.get(c)!) as Float32Array;
-      out.set(c, q.calibrate(minMax()).fit(new Tensor(v), undefined, c).params);
-    }
-    return out;
-  });
 }
 
 function groupedBarChart(
@@ -237,7 +196,6 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   const testCount = quick ? 500 : 1500;
   const bcCount = quick ? 250 : 500;
   const bs = 250;
-  const calib = [...batches(data.train, { batchSize: bs, count: calibCount })].map((b) => b.x);
   const test = subset(data.test, 0, testCount);
   const calibrators: { name: string; c: Calibrator }[] = [
     { name: "min-max", c: calibrate.minMax() },
@@ -261,18 +219,26 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
       "asymmetric per tensor, calibrated by each method; Conv outputs feeding a ReLU are quantized after it (fused).",
   );
   const actQ = (bits: number, c: Calibrator) => quantizer().uint(bits).asymmetric().calibrate(c);
-  const actBits: number[] = [...new Set(CONFIGS.map((c) => c.a as number))];
-  const quantizers = actBits.flatMap((b) => calibrators.map((c) => actQ(b, c.c)));
-  const params = await calibrateMany(float, quantizers, calib, session);
-  const actParams = (bits: number, ci: number) => params[actBits.indexOf(bits) * calibrators.length + ci];
   const weightQ = (bits: number, g: "per-tensor" | "per-channel") =>
     g === "per-channel" ? quantizer().int(bits).symmetric().perChannel() : quantizer().int(bits).symmetric();
+  // One recipe, varied per row: calibration runs once per activation quantizer (cached by the core).
+  const base = ptq(raw).session(session).batchSize(bs).calibrateOn(data.train, { count: calibCount });
+  const runs = new Map<string, PtqModels>();
+  const quantized = async (w: number, a: number, g: "per-tensor" | "per-channel", ci: number) => {
+    const key = `${w}|${a}|${g}|${ci}`;
+    let m = runs.get(key);
+    if (!m) {
+      m = await base.weights(weightQ(w, g)).activations(actQ(a, calibrators[ci].c)).quantize();
+      runs.set(key, m);
+    }
+    return m;
+  };
   const rows: { config: string; granularity: string; calibrator: string; top1: number }[] = [];
   for (const cfg of CONFIGS) {
     for (const g of granularities) {
       for (const [ci, c] of calibrators.entries()) {
-        const q = insertQdq(float, actParams(cfg.a, ci), weightQ(cfg.w, g));
-        const r = await evaluateAccuracy(q.model, test, evalOpts);
+        const q = await quantized(cfg.w, cfg.a, g, ci);
+        const r = await evaluateAccuracy(q.qdq, test, evalOpts);
         rows.push({ config: cfg.name, granularity: g, calibrator: c.name, top1: r.top1 });
         await p.tick(1, `${cfg.name} ${g} ${c.name}`);
       }
@@ -317,6 +283,10 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   );
 
   const input = [...indexGraph(float.graph).inputs][0], output = float.graph.output[0].name;
+  const actParams = async (bits: number, ci: number) =>
+    (await quantized(bits === 8 ? 8 : 4, bits, "per-channel", ci)).activationParams;
+  const firstActivation = (await quantized(8, 8, "per-channel", 0)).plan.observed[1];
+  const ranges = await Promise.all(calibrators.map(async (_, ci) => await actParams(8, ci)));
   const range = (p: QuantParams) => {
     const lo = (p.qmin - p.zeroPoint[0]) * p.scale[0], hi = (p.qmax - p.zeroPoint[0]) * p.scale[0];
     return `[${fixed(lo, 2)}, ${fixed(hi, 2)}]`;
@@ -326,16 +296,16 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
     table(
       calibrators.map((c, ci) => ({
         calibrator: c.name,
-        input: range(actParams(8, ci).get(input)!),
-        first: range(actParams(8, ci).get(planActivations(float).observe[1])!),
-        output: range(actParams(8, ci).get(output)!),
+        input: range(ranges[ci].get(input)!),
+        first: range(ranges[ci].get(firstActivation)!),
+        output: range(ranges[ci].get(output)!),
       })),
       {
         title: "8-bit activation ranges chosen by each calibrator: network input, first activation, logits",
         columns: [
           { key: "calibrator", title: "calibrator" },
           { key: "input", title: `input "${input}"` },
-          { key: "first", title: `first activation "${planActivations(float).observe[1]}"` },
+          { key: "first", title: `first activation "${firstActivation}"` },
           { key: "output", title: `logits "${output}"` },
         ],
       },
@@ -350,14 +320,14 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   );
 
   // Per-layer SQNR at W8A8 and W4A8 (min-max, both granularities).
-  const plan = planActivations(float);
-  const layers = plan.observe.filter((t) => float.graph.node.some((n) => n.output.includes(t)));
+  const plan = (await quantized(8, 8, "per-channel", 0)).plan;
+  const layers = plan.observed.filter((t) => float.graph.node.some((n) => n.output.includes(t)));
   const sqnrRows: { layer: number; name: string; config: string; sqnr: number }[] = [];
   const sqnrTest = subset(data.test, 0, quick ? 250 : 500);
   for (const cfg of [CONFIGS[0], CONFIGS[2]]) {
     for (const g of granularities) {
-      const q = insertQdq(float, actParams(cfg.a, 0), weightQ(cfg.w, g));
-      const cmp = await compareModels(float, q.model, sqnrTest, { ...evalOpts, layers });
+      const q = await quantized(cfg.w, cfg.a, g, 0);
+      const cmp = await compareModels(float, q.qdq, sqnrTest, { ...evalOpts, layers });
       cmp.layerSqnr.forEach((l, i) =>
         sqnrRows.push({ layer: i + 1, name: l.name, config: `${cfg.name} ${g}`, sqnr: l.sqnrDb })
       );
@@ -386,29 +356,21 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
     ),
   );
 
-  // CLE and bias correction at W4A8 (min-max activations).
+  // CLE and bias correction at W4A8 (min-max activations): passes on the same recipe.
   const eq = equalizeCrossLayer(float);
-  const eqParams = (await calibrateMany(eq.model, [actQ(8, calibrate.minMax())], calib, session))[0];
-  const bcData = calib.slice(0, Math.ceil(bcCount / bs));
   const methodRows: { granularity: string; method: string; top1: number }[] = [];
   for (const g of granularities) {
-    const w = weightQ(4, g);
-    const variants: [string, OnnxModel, Map<string, QuantParams>][] = [["none", float, actParams(8, 0)], [
-      "CLE",
-      eq.model,
-      eqParams,
-    ]];
-    for (const [name, m, a] of variants) {
-      const plain = insertQdq(m, a, w).model;
-      methodRows.push({ granularity: g, method: name, top1: (await evaluateAccuracy(plain, test, evalOpts)).top1 });
+    const w4 = base.weights(weightQ(4, g)).activations(actQ(8, calibrate.minMax()));
+    const variants = [
+      ["none", w4],
+      ["bias correction", w4.biasCorrection({ count: bcCount })],
+      ["CLE", w4.equalize()],
+      ["CLE + bias correction", w4.equalize().biasCorrection({ count: bcCount })],
+    ] as const;
+    for (const [name, run] of variants) {
+      const q = await run.quantize();
+      methodRows.push({ granularity: g, method: name, top1: (await evaluateAccuracy(q.qdq, test, evalOpts)).top1 });
       await p.tick(1, `${g} ${name}`);
-      const bc = await correctBias(m, a, w, bcData, session);
-      methodRows.push({
-        granularity: g,
-        method: name === "none" ? "bias correction" : "CLE + bias correction",
-        top1: (await evaluateAccuracy(bc.qdq.model, test, evalOpts)).top1,
-      });
-      await p.tick(1, `${g} ${name} + BC`);
     }
   }
   const m4 = (g: string, m: string) => methodRows.find((r) => r.granularity === g && r.method === m)!.top1;

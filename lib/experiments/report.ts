@@ -25,6 +25,49 @@ export interface Finding {
   readonly holds: boolean;
   /** The numbers behind the verdict. */
   readonly evidence: string;
+  /** The claim's margin in this run (e.g. ZeroQ minus noise accuracy, in points), for statistics across seeds. */
+  readonly margin?: { readonly value: number; readonly unit: string };
+  /** Whether the claim holds across seeds, when the experiment ran over several. */
+  readonly seeds?: SeedVerdict;
+}
+
+/** A claim checked over several seeds. */
+export interface SeedVerdict {
+  /** Seeds run. */
+  readonly n: number;
+  /** Seeds in which the claim held. */
+  readonly held: number;
+  /** Settings of the seed runs, e.g. `"quick sizes, seeds 0-4"`. */
+  readonly settings?: string;
+  /** The margin across seeds: mean, sample sd and 95 % t-interval half width. */
+  readonly margin?: { readonly mean: number; readonly sd: number; readonly halfWidth: number; readonly unit: string };
+}
+
+/**
+ * `"holds in 5 of 5 seeds; difference 2.10 ± 0.62 points (mean ± 95% t-interval)"`.
+ *
+ * @example
+ * ```ts
+ * import { seedVerdictText } from "./report.ts";
+ * const t = seedVerdictText({ n: 5, held: 5, margin: { mean: 2.1, sd: 0.5, halfWidth: 0.62, unit: "points" } });
+ * if (t !== "holds in 5 of 5 seeds; difference 2.10 ± 0.62 points (mean ± 95% t-interval, sd 0.50)") throw new Error(t);
+ * ```
+ */
+export function seedVerdictText(v: SeedVerdict): string {
+  const head = `holds in ${v.held} of ${v.n} seeds`;
+  const m = v.margin;
+  const margin = m
+    ? Number.isFinite(m.halfWidth)
+      ? `; difference ${m.mean.toFixed(2)} ± ${m.halfWidth.toFixed(2)} ${m.unit} (mean ± 95% t-interval, sd ${
+        m.sd.toFixed(2)
+      })`
+      : `; difference ${m.mean.toFixed(2)} ${m.unit}`
+    : "";
+  return `${head}${margin}${v.settings ? ` [${v.settings}]` : ""}`;
+}
+
+function evidenceOf(f: Finding): string {
+  return f.seeds ? `${f.evidence}. Across seeds: ${seedVerdictText(f.seeds)}` : f.evidence;
 }
 
 /**
@@ -84,9 +127,20 @@ export class Report {
     return this;
   }
 
-  /** Record a claim, whether it held, and the evidence. */
-  finding(claim: string, holds: boolean, evidence: string): this {
-    this.findings.push({ claim, holds, evidence });
+  /**
+   * Record a claim, whether it held, and the evidence; `margin` (optional) is the number that decides it
+   * (e.g. an accuracy difference), kept for statistics across seeds.
+   */
+  finding(claim: string, holds: boolean, evidence: string, margin?: { value: number; unit: string }): this {
+    this.findings.push(margin ? { claim, holds, evidence, margin } : { claim, holds, evidence });
+    return this;
+  }
+
+  /** Attach the across-seeds verdict of finding `index` (it then shows in every rendering). */
+  seedVerdict(index: number, verdict: SeedVerdict): this {
+    const f = this.findings[index];
+    if (!f) throw new QuantlabError("INVALID_ARGUMENT", `report "${this.id}" has no finding ${index}`);
+    this.findings[index] = { ...f, seeds: verdict };
     return this;
   }
 
@@ -126,7 +180,9 @@ export class Report {
 
   /** Findings as text lines `[holds] claim: evidence`. */
   findingsText(): string {
-    return this.findings.map((f) => `[${f.holds ? "holds" : "does not hold"}] ${f.claim}: ${f.evidence}`).join("\n");
+    return this.findings.map((f) => `[${f.holds ? "holds" : "does not hold"}] ${f.claim}: ${evidenceOf(f)}`).join(
+      "\n",
+    );
   }
 
   /** Findings as a table (claim, verdict, evidence) for notebooks. */
@@ -135,7 +191,7 @@ export class Report {
       this.findings.map((f) => ({
         claim: f.claim,
         verdict: f.holds ? "holds" : "does not hold",
-        evidence: f.evidence,
+        evidence: evidenceOf(f),
       })),
       { title: `${this.title}: findings`, columns: ["claim", "verdict", "evidence"] },
     );
@@ -159,7 +215,7 @@ export class Report {
     const out = [`${h} ${this.title}`, "", `*Claim (survey):* ${this.claim}`, ""];
     if (this.findings.length) {
       out.push(
-        ...this.findings.map((f) => `- **${f.holds ? "holds" : "does not hold"}**: ${f.claim}. ${f.evidence}`),
+        ...this.findings.map((f) => `- **${f.holds ? "holds" : "does not hold"}**: ${f.claim}. ${evidenceOf(f)}`),
         "",
       );
     }
@@ -195,7 +251,7 @@ export class Report {
           this.findings.map((f) =>
             `<li class="${f.holds ? "holds" : "fails"}"><strong>${f.holds ? "holds" : "does not hold"}</strong>: ${
               escapeHtml(f.claim)
-            }. ${escapeHtml(f.evidence)}</li>`
+            }. ${escapeHtml(evidenceOf(f))}</li>`
           ).join("")
         }</ul>`,
       );

@@ -7,7 +7,9 @@
  * @module
  */
 import { QuantlabError } from "../errors.ts";
-import { type DigitsDataset, loadDigits, trainTestSplit } from "../data/digits.ts";
+import { loadDigits } from "../data/digits.ts";
+import { type ImageDataset, trainTestSplit } from "../data/batching.ts";
+import { gatherImages } from "../data/images.ts";
 import { table } from "../notebook/table.ts";
 import { type Progress, progress } from "../notebook/progress.ts";
 import { fakeQuantizeTensor } from "../quant/affine.ts";
@@ -80,8 +82,19 @@ export interface EpochRecord {
   readonly changed: number;
 }
 
-function evaluate(theta: Float32Array, d: DigitsDataset): { loss: number; accuracy: number } {
-  const x = d.images.data, n = d.count;
+/** A dataset's images as float32 rows (its preprocessing applied: `p / 16` for the digits) and its labels. */
+interface Rows {
+  readonly x: Float32Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+}
+
+function rows(d: ImageDataset): Rows {
+  return { x: gatherImages(d).data, labels: d.labels, count: d.count };
+}
+
+function evaluate(theta: Float32Array, d: Rows): { loss: number; accuracy: number } {
+  const x = d.x, n = d.count;
   const logits = new Float64Array(10);
   let loss = 0, correct = 0;
   for (let i = 0; i < n; i++) {
@@ -112,16 +125,21 @@ function evaluate(theta: Float32Array, d: DigitsDataset): { loss: number; accura
  * @example
  * ```ts
  * import { trainSoftmax } from "./stochastic_rounding.ts";
- * import { loadDigits, trainTestSplit } from "../data/digits.ts";
+ * import { loadDigits } from "../data/digits.ts";
+ * import { trainTestSplit } from "../data/batching.ts";
  * const { train, test } = trainTestSplit(await loadDigits(), { seed: 0 });
  * const h = trainSoftmax(train, test, { rounding: "nearest-even", epochs: 2 });
  * if (!(h[h.length - 1].accuracy > 0.8)) throw new Error("float training failed");
  * ```
  */
-export function trainSoftmax(train: DigitsDataset, test: DigitsDataset, cfg: LowPrecisionTraining): EpochRecord[] {
+export function trainSoftmax(
+  trainSet: ImageDataset,
+  testSet: ImageDataset,
+  cfg: LowPrecisionTraining,
+): EpochRecord[] {
   const lr = cfg.lr ?? 0.05, epochs = cfg.epochs ?? 30, batch = cfg.batch ?? 32, seed = cfg.seed ?? 0;
   const range = cfg.range ?? 2;
-  if (train.images.size / train.count !== 64) {
+  if (trainSet.channels * trainSet.height * trainSet.width !== 64) {
     throw new QuantlabError("SHAPE_MISMATCH", "trainSoftmax expects 8x8 images (64 features)");
   }
   const params = cfg.bits === undefined ? undefined : paramsFromRange([-range], [range], {
@@ -134,9 +152,10 @@ export function trainSoftmax(train: DigitsDataset, test: DigitsDataset, cfg: Low
   const next = Tensor.from(new Float32Array(650));
   const grad = new Float64Array(650);
   const probs = new Float64Array(10);
+  const train = rows(trainSet), test = rows(testSet);
   const order = Int32Array.from({ length: train.count }, (_, i) => i);
   const rng = new Prng(seed);
-  const x = train.images.data;
+  const x = train.x;
   const history: EpochRecord[] = [{
     epoch: 0,
     ...evaluate(theta, test),
@@ -272,6 +291,7 @@ export async function stochasticRounding(options: ExperimentOptions = {}): Promi
     `at n = ${last.n}: stochastic ${last.stochastic.toExponential(1)} LSB (theory ${
       last.theory.toExponential(1)
     }), nearest ${fixed(last.nearest)} LSB for every n`,
+    { value: last.nearest - last.stochastic, unit: "LSB (nearest minus stochastic bias)" },
   );
 
   // B. Variance: per-element MSE against the fractional position.
@@ -432,6 +452,7 @@ export async function stochasticRounding(options: ExperimentOptions = {}): Promi
     }% of weights change per step in the last epoch${
       stallEpoch > 0 ? ` (below 1% from epoch ${stallEpoch})` : ""
     }, against ${fixed(s8[s8.length - 1].changed * 100, 1)}% with stochastic rounding`,
+    { value: (accS - accN) * 100, unit: "points (stochastic minus nearest accuracy)" },
   );
   report.record({ "train.nearest8": accN, "train.stochastic8": accS, "train.float": accF });
   report.record({ "bias.stochastic": last.stochastic, "bias.nearest": last.nearest });

@@ -422,8 +422,8 @@ export async function vectorQuantizationComparison(options: WeightExperimentOpti
  * ```
  */
 export function scalarKMeans(x: Tensor<"float32">, K: number, seed = 0, iterations = 100): Float32Array {
-  return kmeans().clusters(K).iterations(iterations).init("kmeans++").seed(seed).maxPointsPerCentroid(4096)
-    .fit(x.data, 1).quantize(x.data, 1);
+  return kmeans().centroids(K).iterations(iterations).init("kmeans++").seed(seed).maxPointsPerCentroid(4096)
+    .fit(x.data, 1).fakeQuantize(x.data, 1);
 }
 
 /**

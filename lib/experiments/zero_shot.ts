@@ -21,7 +21,7 @@ import { lineChart } from "../viz/charts.ts";
 import { VEGA_LITE_SCHEMA } from "../viz/render.ts";
 import { findBatchNormTaps } from "../zeroshot/bn_taps.ts";
 import { zeroShot, type ZeroShotData } from "../zeroshot/distill.ts";
-import { type ImageGrid, imageGrid } from "../zeroshot/image_grid.ts";
+import { type ImageGrid, imageGrid } from "../viz/image_grid.ts";
 import { quantizeZeroShot } from "../zeroshot/level1.ts";
 import { fineTuneZeroShot } from "../zeroshot/level2.ts";
 import { channelStatistics, zeroqTerms } from "../zeroshot/loss.ts";
@@ -227,6 +227,7 @@ export async function zeroShotComparison(options: OnnxExperimentOptions = {}): P
     w8.zeroq >= w8.real - 1,
     `W8A8: real ${w8.real.toFixed(2)}%, ZeroQ ${w8.zeroq.toFixed(2)}%, noise ${w8.noise.toFixed(2)}%; at 8 bits ` +
       "all three tie: min-max ranges at 256 levels are forgiving",
+    { value: w8.zeroq - w8.real, unit: "points (ZeroQ minus real, W8A8)" },
   );
   report.finding(
     `At ${low.setting} ZeroQ calibrates at least 2 points better than Gaussian noise`,
@@ -234,16 +235,19 @@ export async function zeroShotComparison(options: OnnxExperimentOptions = {}): P
     `${low.setting}: real ${low.real.toFixed(2)}%, ZeroQ ${low.zeroq.toFixed(2)}%, noise ${
       low.noise.toFixed(2)
     }% (ZeroQ - noise = ${(low.zeroq - low.noise).toFixed(2)} points)`,
+    { value: low.zeroq - low.noise, unit: `points (ZeroQ minus noise, ${low.setting})` },
   );
   report.finding(
     "Quantizing the input image too hurts ZeroQ badly (distilled inputs do not know the real pixel range)",
     inQ.zeroq < low.zeroq - 2,
     `${inQ.setting}: real ${inQ.real.toFixed(2)}%, ZeroQ ${inQ.zeroq.toFixed(2)}%, noise ${inQ.noise.toFixed(2)}%`,
+    { value: low.zeroq - inQ.zeroq, unit: "points (ZeroQ accuracy lost by quantizing the input)" },
   );
   report.finding(
     "Level 2 (fine-tuning on synthetic data with KD) improves on level 1",
     level2 > low.zeroq,
     `${low.setting}: level 1 ${low.zeroq.toFixed(2)}% -> level 2 ${level2.toFixed(2)}% (float ${floatAcc.toFixed(2)}%)`,
+    { value: level2 - low.zeroq, unit: "points (level 2 minus level 1)" },
   );
   report.text(
     "Why the claim holds only at aggressive activation bits here: with 8 (or 6) activation bits, min-max ranges " +

@@ -15,13 +15,27 @@
  * The straight-through gradients are in `ste.ts` ({@link binaryGradient},
  * {@link xnorGradient}).
  *
+ * Vocabulary as every quantizer: the builder's `quantize` gives the int8 codes (signs), `fakeQuantize` the values
+ * `alpha b`. The builder is a {@link WeightQuantizer} (kind `"binary"`): `fitWeights(w, { axis })` (per-channel
+ * builders take the op's output-channel axis) returns {@link BinaryWeights}; {@link binaryFromRecipe} reads
+ * `toRecipe()`'s JSON.
+ *
  * @module
  */
 import { assertFinite, QuantlabError } from "../errors.ts";
 import { forEachSegment } from "../quant/slots.ts";
 import { Prng } from "../tensor/prng.ts";
 import { type FloatInput, Tensor } from "../tensor/tensor.ts";
-import { type BitAccounting, bitAccounting } from "./accounting.ts";
+import { type BitAccounting, bitAccounting } from "../quant/accounting.ts";
+import {
+  checkWeights,
+  type EncodedWeights,
+  FittedWeightsBase,
+  recipeConfig,
+  type WeightFitOptions,
+  type WeightQuantizer,
+  type WeightQuantizerRecipe,
+} from "../quant/weight_quantizer.ts";
 import { checkSlotParams, type ExtremeGranularity, slotAbsSums, slotCount, slotInput } from "./slot_stats.ts";
 import { binaryGradient, xnorGradient } from "./ste.ts";
 
@@ -94,12 +108,18 @@ function describe(c: BinaryConfig): string {
   }, ${c.rounding === "stochastic" ? `stochastic(seed ${c.seed})` : "deterministic"})`;
 }
 
-/** The result of one-shot binarization. */
-export interface BinaryResult {
+/** The result of one-shot binarization to values ({@link BinaryBuilder.fakeQuantize}). */
+export interface BinaryFakeQuantResult {
   /** `alpha b` (float32). */
   readonly values: Tensor<"float32">;
+  /** The fitted quantizer (holds the scales). */
+  readonly fitted: FittedBinary;
+}
+
+/** The result of one-shot binarization to codes ({@link BinaryBuilder.quantize}). */
+export interface BinaryQuantResult {
   /** `b` in {-1, +1} (int8). */
-  readonly signs: Tensor<"int8">;
+  readonly codes: Tensor<"int8">;
   /** The fitted quantizer (holds the scales). */
   readonly fitted: FittedBinary;
 }
@@ -111,11 +131,15 @@ export interface BinaryResult {
  * ```ts
  * import { binary } from "./binary.ts";
  * // XNOR-Net: alpha per output channel = mean|W| of that channel
- * const { values, fitted } = binary().xnor().quantize([1, -3, 0, -0.5], [2, 2]);
+ * const { values, fitted } = binary().xnor().fakeQuantize([1, -3, 0, -0.5], [2, 2]);
  * if (fitted.scales.join() !== "2,0.25" || values.toArray().join() !== "2,-2,0.25,-0.25") throw new Error("bad");
  * ```
  */
-export class BinaryBuilder {
+export class BinaryBuilder implements WeightQuantizer {
+  /** The weight-quantizer family. */
+  readonly kind = "binary" as const;
+  /** One bit per weight (a {@link WeightQuantizer}'s nominal bits). */
+  readonly nominalBits = 1;
   /** The full configuration. */
   readonly config: BinaryConfig;
 
@@ -187,22 +211,35 @@ export class BinaryBuilder {
     return new FittedBinary(this.config, s.granularity, scales, s.tensor.size);
   }
 
-  /** Fit to `w` and binarize it (what a training step does with the current weights). */
-  quantize(w: FloatInput, shape?: readonly number[], name = "weights"): BinaryResult {
+  /** Fit to `w` and binarize it to values `alpha b` (what a training step does with the current weights). */
+  fakeQuantize(w: FloatInput, shape?: readonly number[], name = "weights"): BinaryFakeQuantResult {
     const fitted = this.fit(w, shape, name);
-    const t = slotInput(w, shape, this.config.granularity, name, false).tensor;
-    const signs = new Int8Array(t.size), values = new Float32Array(t.size);
-    binarizeInto(
-      t.data,
-      t.shape,
-      fitted.granularity,
-      fitted.scales,
-      this.config.rounding,
-      this.config.seed,
-      signs,
-      values,
-    );
-    return { values: new Tensor(values, t.shape), signs: new Tensor(signs, t.shape), fitted };
+    return { values: fitted.fakeQuantize(w, shape, name), fitted };
+  }
+
+  /** Fit to `w` and binarize it to codes `b` (int8 signs). */
+  quantize(w: FloatInput, shape?: readonly number[], name = "weights"): BinaryQuantResult {
+    const fitted = this.fit(w, shape, name);
+    return { codes: fitted.signs(w, shape, name), fitted };
+  }
+
+  /**
+   * Fit to one weight tensor: per-channel builders use `options.axis` (the op's output-channel axis) when given,
+   * per-tensor builders ignore it. Throws `NON_FINITE`, `EMPTY_TENSOR`, `AXIS_OUT_OF_RANGE` naming the tensor.
+   */
+  fitWeights(w: Tensor<"float32">, options: WeightFitOptions = {}): BinaryWeights {
+    const { name, axis } = checkWeights(w, options);
+    const b = this.config.granularity.kind === "channel" && axis !== undefined ? this.perChannel(axis) : this;
+    return new BinaryWeights(b.fit(w, undefined, name), w, name);
+  }
+
+  /** The configuration as JSON. */
+  toRecipe(): WeightQuantizerRecipe {
+    const c = this.config;
+    return {
+      kind: "binary",
+      config: { scale: c.scale, granularity: { ...c.granularity }, rounding: c.rounding, seed: c.seed },
+    };
   }
 
   /** Readable one-line description. */
@@ -224,7 +261,7 @@ export class BinaryBuilder {
  * import { binary } from "./binary.ts";
  * const fb = binary().scale("mean-abs").fit([0.5, -1.5]);
  * const signs = fb.signs([0.5, -1.5]);
- * if (fb.decode(signs).toArray().join() !== "1,-1" || fb.bitsPerWeight().bitsPerWeight !== 17) throw new Error("bad");
+ * if (fb.decode(signs).toArray().join() !== "1,-1" || fb.accounting().bitsPerWeight !== 17) throw new Error("bad");
  * ```
  */
 export class FittedBinary {
@@ -294,7 +331,7 @@ export class FittedBinary {
   }
 
   /** 1 bit per weight plus one float32 scale per slot (none for scale `"none"`). */
-  bitsPerWeight(weights = this.fittedCount): BitAccounting {
+  accounting(weights = this.fittedCount): BitAccounting {
     return bitAccounting(weights, 1, this.config.scale === "none" ? 0 : this.scales.length);
   }
 
@@ -311,12 +348,98 @@ export class FittedBinary {
 }
 
 /**
+ * Binary weights fitted by {@link BinaryBuilder.fitWeights}: int8 codes in {-1, +1}; the stored table is `scale`
+ * (float32, one per slot) for `"mean-abs"` and nothing for plain sign (`alpha = 1`).
+ *
+ * @example
+ * ```ts
+ * import { binary } from "./binary.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const w = Tensor.from([1, -3, 0, -0.5], [2, 2]);
+ * const fw = binary().xnor().fitWeights(w, { axis: 1 });
+ * if (fw.decode(fw.encode()).toArray().join() !== fw.fakeQuantize().toArray().join()) throw new Error("bad");
+ * if (fw.axis !== 1 || fw.bitsPerWeight() !== 1 + (2 * 32) / 4) throw new Error("bad bits");
+ * ```
+ */
+export class BinaryWeights extends FittedWeightsBase {
+  /** Use {@link BinaryBuilder.fitWeights}. */
+  constructor(
+    /** The fitted scales. */
+    readonly fitted: FittedBinary,
+    fittedOn: Tensor<"float32">,
+    name: string,
+  ) {
+    super("binary", fittedOn, fitted.granularity.kind === "channel" ? fitted.granularity.axis : undefined, name);
+  }
+
+  /** `alpha b`. */
+  protected fake(t: Tensor<"float32">): Tensor<"float32"> {
+    return this.fitted.fakeQuantize(t, undefined, this.name);
+  }
+
+  /** int8 signs and the scales (none for plain sign). */
+  protected codes(t: Tensor<"float32">): Pick<EncodedWeights, "codes" | "tables"> {
+    const f = this.fitted;
+    return {
+      codes: f.signs(t, undefined, this.name),
+      tables: f.config.scale === "none" ? {} : { scale: f.scales.slice() },
+    };
+  }
+
+  /** `b` times the stored scale. */
+  protected values(e: EncodedWeights): Tensor<"float32"> {
+    const f = this.fitted;
+    if (e.codes.dtype !== "int8") {
+      throw new QuantlabError("INVALID_ARGUMENT", `${this.name}: binary codes must be int8, got ${e.codes.dtype}`);
+    }
+    const scales = f.config.scale === "none" ? f.scales : this.table(e, "scale", Float32Array, f.scales.length);
+    return new FittedBinary(f.config, f.granularity, scales, f.fittedCount).decode(
+      e.codes as Tensor<"int8">,
+      this.name,
+    );
+  }
+
+  /** 1 bit per weight plus the float32 scales (see {@link FittedBinary.accounting}). */
+  bitsPerWeight(): number {
+    return this.fitted.accounting().bitsPerWeight;
+  }
+
+  /** The fitted recipe with the tensor name and shape. */
+  toString(): string {
+    return `${this.fitted.toString()} on ${this.name} [${this.shape}]`;
+  }
+}
+
+/**
+ * Rebuild a binary quantizer from {@link BinaryBuilder.toRecipe}'s JSON (validated as the builder methods do;
+ * `INVALID_ARGUMENT` for a recipe of another kind).
+ *
+ * @example
+ * ```ts
+ * import { binary, binaryFromRecipe } from "./binary.ts";
+ * const q = binary().xnor(1).rounding("stochastic", { seed: 3 });
+ * if (binaryFromRecipe(JSON.parse(JSON.stringify(q.toRecipe()))).toString() !== q.toString()) throw new Error("bad");
+ * ```
+ */
+export function binaryFromRecipe(recipe: WeightQuantizerRecipe): BinaryBuilder {
+  const c = recipeConfig(recipe, "binary");
+  let q = binary().scale((c.scale ?? DEFAULTS.scale) as BinaryScale);
+  const g = (c.granularity ?? { kind: "tensor" }) as ExtremeGranularity;
+  if (g.kind === "channel") q = q.perChannel(g.axis);
+  else if (g.kind !== "tensor") {
+    throw new QuantlabError("INVALID_ARGUMENT", `binary recipe: unknown granularity ${JSON.stringify(g)}`);
+  }
+  return q.rounding((c.rounding ?? DEFAULTS.rounding) as ExtremeRounding, { seed: (c.seed ?? 0) as number });
+}
+
+/**
  * Start a binary-weight recipe: BinaryConnect sign, no scale, per tensor, deterministic.
  *
  * @example
  * ```ts
  * import { binary } from "./binary.ts";
- * if (binary().quantize([0, -0.1, 2]).values.toArray().join() !== "1,-1,1") throw new Error("bad");
+ * if (binary().fakeQuantize([0, -0.1, 2]).values.toArray().join() !== "1,-1,1") throw new Error("bad");
+ * if (binary().quantize([0, -0.1, 2]).codes.toArray().join() !== "1,-1,1") throw new Error("bad codes");
  * ```
  */
 export function binary(): BinaryBuilder {

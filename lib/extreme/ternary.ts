@@ -23,13 +23,27 @@
  *
  * Gradients: {@link twnGradient} and {@link ttqGradient} in `ste.ts`.
  *
+ * Vocabulary as every quantizer: the builder's `quantize` gives the int8 codes in {-1, 0, 1}, `fakeQuantize` the
+ * values. The builder is a {@link WeightQuantizer} (kind `"ternary"`, nominally 2 bits: codes are stored 2 bits
+ * each): `fitWeights(w, { axis })` (per-channel builders take the op's output-channel axis) returns
+ * {@link TernaryWeights}; {@link ternaryFromRecipe} reads `toRecipe()`'s JSON.
+ *
  * @module
  */
 import { assertFinite, QuantlabError } from "../errors.ts";
 import { forEachSegment } from "../quant/slots.ts";
 import { Prng } from "../tensor/prng.ts";
 import { type FloatInput, Tensor } from "../tensor/tensor.ts";
-import { type BitAccounting, bitAccounting, sparsity } from "./accounting.ts";
+import { type BitAccounting, bitAccounting, sparsity } from "../quant/accounting.ts";
+import {
+  checkWeights,
+  type EncodedWeights,
+  FittedWeightsBase,
+  recipeConfig,
+  type WeightFitOptions,
+  type WeightQuantizer,
+  type WeightQuantizerRecipe,
+} from "../quant/weight_quantizer.ts";
 import type { ExtremeRounding } from "./binary.ts";
 import { checkSlotParams, type ExtremeGranularity, slotAbsSums, slotCount, slotInput } from "./slot_stats.ts";
 import { ttqGradient, type TtqGradients, twnGradient } from "./ste.ts";
@@ -127,10 +141,16 @@ function describe(c: TernaryConfig): string {
   }, ${c.rounding === "stochastic" ? `stochastic(seed ${c.seed})` : "deterministic"})`;
 }
 
-/** The result of one-shot ternarization. */
-export interface TernaryResult {
+/** The result of one-shot ternarization to values ({@link TernaryBuilder.fakeQuantize}). */
+export interface TernaryFakeQuantResult {
   /** Ternary values (float32). */
   readonly values: Tensor<"float32">;
+  /** The fitted quantizer (thresholds and scales). */
+  readonly fitted: FittedTernary;
+}
+
+/** The result of one-shot ternarization to codes ({@link TernaryBuilder.quantize}). */
+export interface TernaryQuantResult {
   /** Codes in {-1, 0, 1} (int8). */
   readonly codes: Tensor<"int8">;
   /** The fitted quantizer (thresholds and scales). */
@@ -144,12 +164,16 @@ export interface TernaryResult {
  * ```ts
  * import { ternary } from "./ternary.ts";
  * // mean|W| = 1, delta = 0.7; |w| > 0.7: {1.2, -2, 0.9} -> alpha = 4.1 / 3
- * const { values, fitted } = ternary().threshold(0.7).quantize([1.2, -2, 0.5, 0.9, -0.4, 0]);
+ * const { values, fitted } = ternary().threshold(0.7).fakeQuantize([1.2, -2, 0.5, 0.9, -0.4, 0]);
  * const a = Math.fround(4.1 / 3);
  * if (fitted.positiveScale[0] !== a || values.toArray().join() !== [a, -a, 0, a, 0, 0].join()) throw new Error("bad");
  * ```
  */
-export class TernaryBuilder {
+export class TernaryBuilder implements WeightQuantizer {
+  /** The weight-quantizer family. */
+  readonly kind = "ternary" as const;
+  /** Two bits per weight, how the codes are stored by default (a {@link WeightQuantizer}'s nominal bits). */
+  readonly nominalBits = 2;
   /** The full configuration. */
   readonly config: TernaryConfig;
 
@@ -261,24 +285,42 @@ export class TernaryBuilder {
     return new FittedTernary(c, s.granularity, thresholds, wp, wn, s.tensor.size);
   }
 
-  /** Fit to `w` and ternarize it (what a training step does with the current weights). */
-  quantize(w: FloatInput, shape?: readonly number[], name = "weights"): TernaryResult {
+  /** Fit to `w` and ternarize it to values (what a training step does with the current weights). */
+  fakeQuantize(w: FloatInput, shape?: readonly number[], name = "weights"): TernaryFakeQuantResult {
     const fitted = this.fit(w, shape, name);
-    const t = slotInput(w, shape, this.config.granularity, name, false).tensor;
-    const codes = new Int8Array(t.size), values = new Float32Array(t.size);
-    ternarizeInto(
-      t.data,
-      t.shape,
-      fitted.granularity,
-      fitted.thresholds,
-      fitted.positiveScale,
-      fitted.negativeScale,
-      this.config.rounding,
-      this.config.seed,
-      codes,
-      values,
-    );
-    return { values: new Tensor(values, t.shape), codes: new Tensor(codes, t.shape), fitted };
+    return { values: fitted.fakeQuantize(w, shape, name), fitted };
+  }
+
+  /** Fit to `w` and ternarize it to codes in {-1, 0, 1} (int8). */
+  quantize(w: FloatInput, shape?: readonly number[], name = "weights"): TernaryQuantResult {
+    const fitted = this.fit(w, shape, name);
+    return { codes: fitted.codes(w, shape, name), fitted };
+  }
+
+  /**
+   * Fit to one weight tensor: per-channel builders use `options.axis` (the op's output-channel axis) when given,
+   * per-tensor builders ignore it. Throws `NON_FINITE`, `EMPTY_TENSOR`, `AXIS_OUT_OF_RANGE` naming the tensor.
+   */
+  fitWeights(w: Tensor<"float32">, options: WeightFitOptions = {}): TernaryWeights {
+    const { name, axis } = checkWeights(w, options);
+    const b = this.config.granularity.kind === "channel" && axis !== undefined ? this.perChannel(axis) : this;
+    return new TernaryWeights(b.fit(w, undefined, name), w, name);
+  }
+
+  /** The configuration as JSON. */
+  toRecipe(): WeightQuantizerRecipe {
+    const c = this.config;
+    return {
+      kind: "ternary",
+      config: {
+        factor: c.factor,
+        base: c.base,
+        scales: c.scales,
+        granularity: { ...c.granularity },
+        rounding: c.rounding,
+        seed: c.seed,
+      },
+    };
   }
 
   /** Readable one-line description. */
@@ -402,7 +444,7 @@ export class FittedTernary {
    * Payload 2 bits per weight (`"2bit"`) or 1.6 (`"base3"`: 5 codes per byte,
    * 3^5 = 243 <= 256) plus float32 scales: one per slot for TWN, two for TTQ.
    */
-  bitsPerWeight(packing: TernaryPacking = "2bit", weights = this.fittedCount): BitAccounting {
+  accounting(packing: TernaryPacking = "2bit", weights = this.fittedCount): BitAccounting {
     if (packing !== "2bit" && packing !== "base3") {
       throw new QuantlabError("INVALID_ARGUMENT", `ternary packing must be "2bit" or "base3", got "${packing}"`);
     }
@@ -423,6 +465,94 @@ export class FittedTernary {
   [Symbol.for("Jupyter.display")](): Record<string, string> {
     return { "text/plain": this.toString() };
   }
+}
+
+/**
+ * Ternary weights fitted by {@link TernaryBuilder.fitWeights}: int8 codes in {-1, 0, 1}; the stored tables are
+ * `scale` (TWN, float32, one per slot) or `positiveScale` and `negativeScale` (TTQ); codes count 2 bits each.
+ *
+ * @example
+ * ```ts
+ * import { ternary } from "./ternary.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const w = Tensor.from([1.2, -2, 0.5, 0.9, -0.4, 0], [2, 3]);
+ * const fw = ternary().ttq().perChannel().fitWeights(w, { axis: 0 });
+ * if (fw.decode(fw.encode()).toArray().join() !== fw.fakeQuantize().toArray().join()) throw new Error("bad");
+ * if (fw.bitsPerWeight() !== 2 + (2 * 2 * 32) / 6) throw new Error("bad bits"); // Wp and Wn per channel
+ * ```
+ */
+export class TernaryWeights extends FittedWeightsBase {
+  /** Use {@link TernaryBuilder.fitWeights}. */
+  constructor(
+    /** The fitted thresholds and scales. */
+    readonly fitted: FittedTernary,
+    fittedOn: Tensor<"float32">,
+    name: string,
+  ) {
+    super("ternary", fittedOn, fitted.granularity.kind === "channel" ? fitted.granularity.axis : undefined, name);
+  }
+
+  /** Ternary values. */
+  protected fake(t: Tensor<"float32">): Tensor<"float32"> {
+    return this.fitted.fakeQuantize(t, undefined, this.name);
+  }
+
+  /** int8 codes and the scales. */
+  protected codes(t: Tensor<"float32">): Pick<EncodedWeights, "codes" | "tables"> {
+    const f = this.fitted;
+    return {
+      codes: f.codes(t, undefined, this.name),
+      tables: f.config.scales === "twn"
+        ? { scale: f.positiveScale.slice() }
+        : { positiveScale: f.positiveScale.slice(), negativeScale: f.negativeScale.slice() },
+    };
+  }
+
+  /** `Wp`, 0 or `-Wn` from the stored scales. */
+  protected values(e: EncodedWeights): Tensor<"float32"> {
+    const f = this.fitted, n = f.thresholds.length;
+    if (e.codes.dtype !== "int8") {
+      throw new QuantlabError("INVALID_ARGUMENT", `${this.name}: ternary codes must be int8, got ${e.codes.dtype}`);
+    }
+    const wp = this.table(e, f.config.scales === "twn" ? "scale" : "positiveScale", Float32Array, n);
+    const wn = f.config.scales === "twn" ? wp : this.table(e, "negativeScale", Float32Array, n);
+    return new FittedTernary(f.config, f.granularity, f.thresholds, wp, wn, f.fittedCount)
+      .decode(e.codes as Tensor<"int8">, this.name);
+  }
+
+  /** 2 bits per weight plus the float32 scales (see {@link FittedTernary.accounting}). */
+  bitsPerWeight(): number {
+    return this.fitted.accounting().bitsPerWeight;
+  }
+
+  /** The fitted recipe with the tensor name and shape. */
+  toString(): string {
+    return `${this.fitted.toString()} on ${this.name} [${this.shape}]`;
+  }
+}
+
+/**
+ * Rebuild a ternary quantizer from {@link TernaryBuilder.toRecipe}'s JSON (validated as the builder methods do;
+ * `INVALID_ARGUMENT` for a recipe of another kind).
+ *
+ * @example
+ * ```ts
+ * import { ternary, ternaryFromRecipe } from "./ternary.ts";
+ * const q = ternary().ttq().threshold(0.05, { of: "max-abs" }).perChannel(0);
+ * if (ternaryFromRecipe(JSON.parse(JSON.stringify(q.toRecipe()))).toString() !== q.toString()) throw new Error("bad");
+ * ```
+ */
+export function ternaryFromRecipe(recipe: WeightQuantizerRecipe): TernaryBuilder {
+  const c = recipeConfig(recipe, "ternary");
+  let q = ternary()
+    .threshold((c.factor ?? DEFAULTS.factor) as number, { of: (c.base ?? DEFAULTS.base) as ThresholdBase })
+    .scales((c.scales ?? DEFAULTS.scales) as TernaryScales);
+  const g = (c.granularity ?? { kind: "tensor" }) as ExtremeGranularity;
+  if (g.kind === "channel") q = q.perChannel(g.axis);
+  else if (g.kind !== "tensor") {
+    throw new QuantlabError("INVALID_ARGUMENT", `ternary recipe: unknown granularity ${JSON.stringify(g)}`);
+  }
+  return q.rounding((c.rounding ?? DEFAULTS.rounding) as ExtremeRounding, { seed: (c.seed ?? 0) as number });
 }
 
 /**

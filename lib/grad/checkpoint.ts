@@ -7,7 +7,7 @@
  */
 import type { OnnxModel } from "../onnx/model.ts";
 import { tensorValues } from "../onnx/tensor_data.ts";
-import { writeModelAtomic } from "../onnx/io.ts";
+import { type SourceLike, writeModelAtomic } from "../onnx/io.ts";
 
 /**
  * The float32 values of every float initializer (copies), by name.
@@ -31,7 +31,8 @@ export function initializerValues(model: OnnxModel): Map<string, Float32Array> {
 
 /**
  * Write `model` to `path` atomically with `metadata` as `metadata_props` (values JSON-encoded unless strings).
- * The model is not modified.
+ * The model is not modified. Refuses (code `IO`) to overwrite the model's origin (`model.origin`: the file it,
+ * or the model it was trained from, was loaded from) or any of `options.sources`.
  *
  * @example
  * ```ts
@@ -47,9 +48,10 @@ export function initializerValues(model: OnnxModel): Map<string, Float32Array> {
  * ```
  */
 export async function saveCheckpoint(
-  path: string,
+  path: string | URL,
   model: OnnxModel,
   metadata: Record<string, unknown> = {},
+  options: { sources?: readonly SourceLike[] } = {},
 ): Promise<void> {
   const m = model.clone();
   const keep = m.proto.metadataProps.filter((e) => !(e.key in metadata));
@@ -58,5 +60,5 @@ export async function saveCheckpoint(
     value: typeof v === "string" ? v : JSON.stringify(v),
   }));
   m.proto.metadataProps = [...keep, ...added];
-  await writeModelAtomic(path, m.encode());
+  await writeModelAtomic(path, m.encode(), { sources: [model.origin, ...(options.sources ?? [])] });
 }

@@ -153,9 +153,14 @@ interface BnMacro {
   x: string;
   scale: string;
   bias: string;
-  xhat: string;
+  /** x - mean (kept for the backward pass). */
+  xc: string;
+  /** 1 / sqrt(var + eps), `[C]`. */
   inv: string;
-  scaleB: string;
+  /** scale * inv, `[C]`. */
+  a: string;
+  /** Elements per channel (float scalar). */
+  count: string;
   axes: number[];
   C: number;
 }
@@ -299,18 +304,20 @@ export async function buildGradientGraph(model: OnnxModel, options: GradientGrap
         throw new QuantlabError("UNSUPPORTED_OP", `${nodeLabel(n)}: scale must be an initializer or a parameter`);
       }
       const C = sdims[0];
-      const bshape = [C, ...new Array(rank - 2).fill(1)];
-      const mean = e.reduceMean(x, axes, true);
-      const xc = e.sub(x, mean);
-      const variance = e.reduceMean(e.mul(xc, xc), axes, true);
+      // Four passes over x (read, read-write, read, read-write): every per-channel scale and shift is one
+      // inference-mode BatchNormalization (channelAffine), not a broadcasting Mul/Add/Sub, and the variance is
+      // ReduceSumSquare of the centred values (two-pass, as PyTorch). The first decomposition (ReduceMean, Sub, Mul,
+      // ReduceMean, Mul, Mul, Add) took seven passes, five of them broadcasting.
+      const mean = e.reduceMean(x, axes, false); // [C]
+      const xc = e.channelAffine(x, e.constF(new Float32Array(C).fill(1), [C]), e.neg(mean), C);
+      const count = e.div(e.cast(e.op("Size", [x]), DataType.FLOAT), e.scalar(C));
+      const variance = e.div(e.reduceSumSquare(xc, axes, false), count); // biased, [C]
       const inv = e.op("Reciprocal", [e.op("Sqrt", [e.add(variance, e.scalar(eps))])]);
-      const xhat = e.mul(xc, inv);
-      const scaleB = e.reshape(scale, bshape);
-      const scaled = e.mul(xhat, scaleB);
-      e.opTo("Add", [scaled, e.reshape(bias, bshape)], [n.output[0]]);
-      const meanOutput = e.reshape(mean, [C]);
-      const varOutput = e.reshape(variance, [C]);
-      macros.set(n.output[0], { x, scale, bias, xhat, inv, scaleB, axes, C });
+      const a = e.mul(scale, inv);
+      e.channelAffine(xc, a, bias, C, n.output[0]);
+      const meanOutput = mean;
+      const varOutput = variance;
+      macros.set(n.output[0], { x, scale, bias, xc, inv, a, count, axes, C });
       bnStats.push({
         node: n.name || n.output[0],
         runningMean: rmean,
@@ -559,14 +566,17 @@ function bnTrainGrad(
   active: (v: string) => boolean,
   contribute: (v: string, g: string) => void,
 ): void {
-  const sdy = e.reduceSum(dy, m.axes, true);
-  const sdyx = e.reduceSum(e.mul(dy, m.xhat), m.axes, true);
-  if (active(m.bias)) contribute(m.bias, e.reshape(sdy, [m.C]));
-  if (active(m.scale)) contribute(m.scale, e.reshape(sdyx, [m.C]));
+  // Per-channel sums as [C] vectors; the full-size work is two channelAffine passes and one Add:
+  // dx = a * (dy - mean(dy) - xc * inv^2 * mean(dy * xc)) = (a * dy - a * mean(dy)) + xc * (-a * inv^2 * mean(dy * xc)).
+  const sdy = e.reduceSum(dy, m.axes, false);
+  const sdyxc = e.reduceSum(e.mul(dy, m.xc), m.axes, false);
+  if (active(m.bias)) contribute(m.bias, sdy);
+  if (active(m.scale)) contribute(m.scale, e.mul(sdyxc, m.inv));
   if (active(m.x)) {
-    const count = e.div(e.cast(e.op("Size", [m.x]), DataType.FLOAT), e.scalar(m.C));
-    const t = e.div(e.add(e.mul(m.xhat, sdyx), sdy), count);
-    contribute(m.x, e.mul(e.sub(dy, t), e.mul(m.scaleB, m.inv)));
+    const shift = e.neg(e.div(e.mul(m.a, sdy), m.count));
+    const k = e.neg(e.div(e.mul(e.mul(m.a, e.mul(m.inv, m.inv)), sdyxc), m.count));
+    const zeros = e.constF(new Float32Array(m.C), [m.C]);
+    contribute(m.x, e.add(e.channelAffine(dy, m.a, shift, m.C), e.channelAffine(m.xc, k, zeros, m.C)));
   }
 }
 

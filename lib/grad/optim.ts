@@ -94,6 +94,31 @@ function checkPair(kind: string, name: string, p: Float32Array, g: Float32Array 
   return true;
 }
 
+/** Throw `NON_FINITE` naming the parameter if its gradient holds NaN or Inf (checked before anything changes). */
+function checkGradient(kind: string, name: string, g: Float32Array): void {
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] - g[i] !== 0) {
+      throw new QuantlabError(
+        "NON_FINITE",
+        `${kind} step: the gradient of "${name}" holds ${g[i]} at index ${i}; no parameter was updated`,
+      );
+    }
+  }
+}
+
+/** Throw `NON_FINITE` if a staged update overflowed (finite inputs, e.g. a gradient near float32 max). */
+function checkStaged(kind: string, name: string, staged: Float32Array, what: string): void {
+  for (let i = 0; i < staged.length; i++) {
+    if (staged[i] - staged[i] !== 0) {
+      throw new QuantlabError(
+        "NON_FINITE",
+        `${kind} step: the ${what} of "${name}" would become ${staged[i]} at index ${i} (float32 overflow); ` +
+          `no parameter was updated`,
+      );
+    }
+  }
+}
+
 function buffer(state: Map<string, Float32Array>, name: string, n: number): Float32Array {
   let b = state.get(name);
   if (!b) {
@@ -146,26 +171,41 @@ class Sgd implements Optimizer {
     checkNumber("sgd momentum", this.momentum, 0);
     const { dampening, nesterov, maximize } = this.#o;
     const lr = this.lr, mu = this.momentum, damp = 1 - dampening;
+    // Staged: every parameter's update is computed and checked before any is written, so a NaN gradient or an
+    // overflow leaves parameters and momentum untouched.
+    const commits: (() => void)[] = [];
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!checkPair("sgd", name, p, g)) continue;
+      checkGradient("sgd", name, g);
       const wd = this.#o.decay && !this.#o.decay(name) ? 0 : this.#o.weightDecay;
       const gs = maximize ? -1 : 1;
       const n = p.length;
+      const np = new Float32Array(n);
       if (mu === 0) {
-        for (let i = 0; i < n; i++) p[i] = p[i] - lr * (gs * g[i] + wd * p[i]);
+        for (let i = 0; i < n; i++) np[i] = p[i] - lr * (gs * g[i] + wd * p[i]);
+        checkStaged("sgd", name, np, "value");
+        commits.push(() => p.set(np));
         continue;
       }
-      const fresh = !this.#buf.has(name);
-      const b = buffer(this.#buf, name, n);
+      const old = this.#buf.get(name);
+      if (old && old.length !== n) buffer(this.#buf, name, n); // throws SHAPE_MISMATCH
+      const nb = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         const d = gs * g[i] + wd * p[i];
         // PyTorch: the buffer starts as a copy of the first gradient (no dampening on that step).
-        const bi = fresh ? Math.fround(d) : Math.fround(mu * b[i] + damp * d);
-        b[i] = bi;
-        p[i] = p[i] - lr * (nesterov ? d + mu * bi : bi);
+        const bi = old ? Math.fround(mu * old[i] + damp * d) : Math.fround(d);
+        nb[i] = bi;
+        np[i] = p[i] - lr * (nesterov ? d + mu * bi : bi);
       }
+      checkStaged("sgd", name, nb, "momentum");
+      checkStaged("sgd", name, np, "value");
+      commits.push(() => {
+        p.set(np);
+        this.#buf.set(name, nb);
+      });
     }
+    for (const c of commits) c();
     this.#steps++;
   }
 
@@ -225,12 +265,14 @@ class Adam implements Optimizer {
     checkNumber(`${kind} beta1`, this.momentum, 0, 1);
     const lr = this.lr, b1 = this.momentum, b2 = this.#beta2, eps = this.#eps;
     const c1 = 1 - b1, c2 = 1 - b2;
+    // Staged as in SGD: nothing is written until every parameter's update is known to be finite.
+    const commits: (() => void)[] = [];
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!checkPair(kind, name, p, g)) continue;
+      checkGradient(kind, name, g);
       const n = p.length;
       const t = (this.#count.get(name) ?? 0) + 1;
-      this.#count.set(name, t);
       const m = buffer(this.#m, name, n);
       const v = buffer(this.#v, name, n);
       const vmax = this.#amsgrad ? buffer(this.#vmax, name, n) : undefined;
@@ -241,22 +283,35 @@ class Adam implements Optimizer {
       const bc2sqrt = Math.sqrt(1 - b2 ** t);
       const stepSize = lr / bc1;
       const sign = this.#maximize ? -1 : 1;
+      const np = new Float32Array(n), nm = new Float32Array(n), nv = new Float32Array(n);
+      const nx = vmax ? new Float32Array(n) : undefined;
       for (let i = 0; i < n; i++) {
         const pi = Math.fround(p[i] * shrink);
         const gi = sign * g[i] + l2 * pi;
         const mi = Math.fround(b1 * m[i] + c1 * gi);
         const vi = Math.fround(b2 * v[i] + c2 * gi * gi);
-        m[i] = mi;
-        v[i] = vi;
+        nm[i] = mi;
+        nv[i] = vi;
         let s = vi;
-        if (vmax) {
-          s = vmax[i] > vi ? vmax[i] : vi;
-          vmax[i] = s;
+        if (nx) {
+          s = vmax![i] > vi ? vmax![i] : vi;
+          nx[i] = s;
         }
         const denom = Math.sqrt(s) / bc2sqrt + eps;
-        p[i] = pi - stepSize * (mi / denom);
+        np[i] = pi - stepSize * (mi / denom);
       }
+      checkStaged(kind, name, nm, "first moment");
+      checkStaged(kind, name, nv, "second moment");
+      checkStaged(kind, name, np, "value");
+      commits.push(() => {
+        p.set(np);
+        m.set(nm);
+        v.set(nv);
+        if (nx) vmax!.set(nx);
+        this.#count.set(name, t);
+      });
     }
+    for (const c of commits) c();
     this.#steps++;
   }
 

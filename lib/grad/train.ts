@@ -22,7 +22,9 @@ import { GradientSession } from "./session.ts";
 import type { Optimizer } from "./optim.ts";
 import { applySchedule, type ReduceLROnPlateau, type Schedule } from "./schedule.ts";
 import { initializerValues, saveCheckpoint } from "./checkpoint.ts";
-import { epochOrder, type LabelledBatch, type TrainSet } from "./train_data.ts";
+import { epochOrder, type LabelledBatch, labelledBatch } from "./train_data.ts";
+import { batches, type ImageDataset } from "../data/batching.ts";
+import { normalizationTables } from "../data/images.ts";
 
 /** Options of {@link Trainer.create}. */
 export interface TrainerOptions {
@@ -82,12 +84,37 @@ export interface TrainingEpoch {
   readonly seconds: number;
 }
 
+/**
+ * Cumulative wall milliseconds a {@link Trainer} spent per phase (see {@link Trainer.timings}): what
+ * `benchmarks/train_profile.ts` prints. `run` is the ONNX Runtime call with its feeds and result conversion.
+ */
+export interface TrainerTimings {
+  /** Gathering and normalising batches in {@link Trainer.fit}. */
+  gather: number;
+  /** ONNX Runtime forward + backward (feeds, run, outputs). */
+  run: number;
+  /** BatchNorm running-statistics updates. */
+  bnStats: number;
+  /** Optimizer updates. */
+  optimizer: number;
+  /** Loss checks and accuracy counting of each step. */
+  metrics: number;
+  /** Schedules and progress display in {@link Trainer.fit}. */
+  progress: number;
+  /** Per-epoch evaluation (building the inference model, its session and the test-set runs). */
+  evaluate: number;
+  /** Per-epoch checkpoint writing and `onEpoch` callbacks. */
+  checkpoint: number;
+  /** Steps timed. */
+  steps: number;
+}
+
 /** Options of {@link Trainer.fit} and {@link train}. */
 export interface FitOptions {
-  /** Training set. */
-  train: TrainSet;
+  /** Training set (images preprocessed as it declares). */
+  train: ImageDataset;
   /** Test set evaluated after every epoch (optional). */
-  test?: TrainSet;
+  test?: ImageDataset;
   /** Number of epochs. */
   epochs: number;
   /** Batch size (default 64). */
@@ -126,7 +153,7 @@ export interface TrainResult {
   readonly backend: "node" | "web";
 }
 
-function argmaxCorrect(logits: Float32Array, classes: number, labels: Int32Array): number {
+function argmaxCorrect(logits: Float32Array, classes: number, labels: ArrayLike<number>): number {
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {
     const o = i * classes;
@@ -137,7 +164,7 @@ function argmaxCorrect(logits: Float32Array, classes: number, labels: Int32Array
   return correct;
 }
 
-function crossEntropySum(logits: Float32Array, classes: number, labels: Int32Array): number {
+function crossEntropySum(logits: Float32Array, classes: number, labels: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < labels.length; i++) {
     const o = i * classes;
@@ -157,16 +184,16 @@ function crossEntropySum(logits: Float32Array, classes: number, labels: Int32Arr
  * ```ts
  * import { Trainer } from "./train.ts";
  * import { sgd } from "./optim.ts";
- * import { tensorSet } from "./train_data.ts";
+ * import { labelledBatch } from "./train_data.ts";
+ * import { imageDataset } from "../data/images.ts";
  * import { NetBuilder } from "../models/layers.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * const set = tensorSet(new Tensor(Float32Array.from({ length: 32 }, (_, i) => i % 3), [8, 2, 2, 1]),
- *   Uint8Array.from({ length: 8 }, (_, i) => i % 2));
+ * const set = imageDataset({ name: "toy", pixels: Uint8Array.from({ length: 32 }, (_, i) => i % 3),
+ *   labels: Uint8Array.from({ length: 8 }, (_, i) => i % 2), channels: 2, height: 2, width: 1, pixelMax: 2 });
  * const net = new NetBuilder({ channels: 2, height: 2, width: 1, seed: 0 });
  * const model = net.finish(net.linear("fc", net.flatten(net.batchNorm("bn", net.input, 2)), 4, 2), "toy");
- * const t = await Trainer.create({ model, optimizer: sgd({ lr: 0.1 }), sample: set.batch([0, 1]),
+ * const t = await Trainer.create({ model, optimizer: sgd({ lr: 0.1 }), sample: labelledBatch(set, [0, 1]),
  *   session: { backend: "web", threads: 1 } });
- * const r = await t.step(set.batch([0, 1, 2, 3]));
+ * const r = await t.step(labelledBatch(set, [0, 1, 2, 3]));
  * if (r.size !== 4 || !(r.loss > 0) || t.runningStats.get("bn.running_var")![0] === 1) throw new Error("bad");
  * await t.release();
  * ```
@@ -190,6 +217,21 @@ export class Trainer {
   readonly logits: string;
   /** Optimizer steps taken. */
   steps = 0;
+  /**
+   * Where this trainer's time went so far (cumulative ms per phase); reset it by assigning zeros. Timing costs
+   * two `performance.now()` calls per phase.
+   */
+  readonly timings: TrainerTimings = {
+    gather: 0,
+    run: 0,
+    bnStats: 0,
+    optimizer: 0,
+    metrics: 0,
+    progress: 0,
+    evaluate: 0,
+    checkpoint: 0,
+    steps: 0,
+  };
   readonly #sessionOptions: SessionOptions;
 
   private constructor(o: TrainerOptions, graph: GradientGraph, session: GradientSession) {
@@ -251,7 +293,11 @@ export class Trainer {
         `Trainer.step: training-mode BatchNorm needs a batch of >= 2, got ${n}`,
       );
     }
+    const tm = this.timings;
+    const t0 = performance.now();
     const r = await this.session.run({ [this.input]: batch.x, labels: batch.labels }, this.params);
+    const t1 = performance.now();
+    tm.run += t1 - t0;
     if (!Number.isFinite(r.loss)) {
       throw new QuantlabError(
         "NON_FINITE",
@@ -267,11 +313,18 @@ export class Trainer {
         rv[c] = (1 - m) * rv[c] + m * s.var[c] * unbias;
       }
     }
+    const t2 = performance.now();
+    tm.bnStats += t2 - t1;
     this.optimizer.step(this.params, r.grads);
     this.steps++;
+    const t3 = performance.now();
+    tm.optimizer += t3 - t2;
     const logits = r.outputs[this.logits];
     const classes = logits.shape[1];
-    return { loss: r.loss, correct: argmaxCorrect(logits.data as Float32Array, classes, batch.labels.data), size: n };
+    const correct = argmaxCorrect(logits.data as Float32Array, classes, batch.labels.data);
+    tm.metrics += performance.now() - t3;
+    tm.steps++;
+    return { loss: r.loss, correct, size: n };
   }
 
   /** The inference model with the current parameters and running statistics. */
@@ -280,7 +333,7 @@ export class Trainer {
   }
 
   /** Loss and accuracy of the current inference model on `set`. */
-  async evaluate(set: TrainSet, batchSize = 500): Promise<Evaluation> {
+  async evaluate(set: ImageDataset, batchSize = 500): Promise<Evaluation> {
     return await evaluateModel(this.inferenceModel(), set, {
       batchSize,
       input: this.input,
@@ -307,28 +360,44 @@ export class Trainer {
         `fit: ${o.train.name} has too few examples (${n}) for batches of ${bs}`,
       );
     }
+    const tables = normalizationTables(o.train);
     const bar = progress(o.epochs * stepsPerEpoch, { label: o.label ?? "training", sink: o.progress ?? "auto" });
     const history: TrainingEpoch[] = [];
+    const tm = this.timings;
     const t0 = performance.now();
     let model = this.forward;
     for (let e = 0; e < o.epochs; e++) {
       const te = performance.now();
       if (o.schedule?.unit === "epoch") applySchedule(this.optimizer, o.schedule, e);
       const order = epochOrder(n, o.seed, e);
+      const gather = (s: number): LabelledBatch => {
+        const tg = performance.now();
+        const b = labelledBatch(o.train, order.subarray(s * bs, Math.min(n, (s + 1) * bs)), tables);
+        tm.gather += performance.now() - tg;
+        return b;
+      };
       let lossSum = 0, correct = 0, seen = 0;
+      let next = gather(0);
       for (let s = 0; s < stepsPerEpoch; s++) {
+        const tp = performance.now();
         if (o.schedule?.unit === "step") applySchedule(this.optimizer, o.schedule, e * stepsPerEpoch + s);
-        const idx = order.subarray(s * bs, Math.min(n, (s + 1) * bs));
-        const r = await this.step(o.train.batch(idx));
+        tm.progress += performance.now() - tp;
+        const pending = this.step(next);
+        // The next batch is gathered while ONNX Runtime runs this one (its run is asynchronous on both bindings).
+        if (s + 1 < stepsPerEpoch) next = gather(s + 1);
+        const r = await pending;
         lossSum += r.loss * r.size;
         correct += r.correct;
         seen += r.size;
+        const tb = performance.now();
         await bar.tick(
           1,
           `epoch ${e + 1}/${o.epochs} loss ${(lossSum / seen).toFixed(4)} acc ${(correct / seen).toFixed(4)}`,
         );
+        tm.progress += performance.now() - tb;
       }
       const trainSeconds = (performance.now() - te) / 1000;
+      const tev = performance.now();
       model = this.inferenceModel();
       const ev = o.test
         ? await evaluateModel(model, o.test, {
@@ -338,6 +407,7 @@ export class Trainer {
           session: this.#sessionOptions,
         })
         : undefined;
+      tm.evaluate += performance.now() - tev;
       const lr = this.optimizer.lr;
       o.plateau?.step(ev ? ev.loss : lossSum / seen);
       const record: TrainingEpoch = {
@@ -350,6 +420,7 @@ export class Trainer {
         seconds: (performance.now() - te) / 1000,
       };
       history.push(record);
+      const tc = performance.now();
       if (o.checkpoint) {
         await saveCheckpoint(o.checkpoint, model, {
           ...o.metadata,
@@ -359,6 +430,7 @@ export class Trainer {
         });
       }
       await o.onEpoch?.(record, model);
+      tm.checkpoint += performance.now() - tc;
       const acc = ev ? ` test acc ${ev.accuracy.toFixed(4)}` : "";
       await bar.set(bar.done, `epoch ${e + 1}/${o.epochs} loss ${record.trainLoss.toFixed(4)}${acc}`);
     }
@@ -378,34 +450,31 @@ export class Trainer {
  * @example
  * ```ts
  * import { evaluateModel } from "./train.ts";
- * import { tensorSet } from "./train_data.ts";
+ * import { imageDataset } from "../data/images.ts";
  * import { NetBuilder } from "../models/layers.ts";
- * import { Tensor } from "../tensor/tensor.ts";
  * const net = new NetBuilder({ channels: 1, height: 1, width: 1, seed: 0 });
  * const model = net.finish(net.linear("fc", net.flatten(net.input), 1, 2), "toy");
- * const set = tensorSet(new Tensor(new Float32Array([1, -1, 2]), [3, 1, 1, 1]), new Uint8Array([0, 1, 0]));
+ * const set = imageDataset({ name: "toy", pixels: new Uint8Array([255, 0, 128]), labels: new Uint8Array([0, 1, 0]),
+ *   height: 1, width: 1, normalization: { mean: 0.5, std: 0.5 } });
  * const ev = await evaluateModel(model, set, { session: { backend: "web", threads: 1 } });
  * if (ev.count !== 3 || !(ev.accuracy >= 0 && ev.accuracy <= 1) || !(ev.loss > 0)) throw new Error("bad");
  * ```
  */
 export async function evaluateModel(
   model: OnnxModel,
-  set: TrainSet,
+  set: ImageDataset,
   o: { batchSize?: number; input?: string; logits?: string; session?: SessionOptions } = {},
 ): Promise<Evaluation> {
   const bs = o.batchSize ?? 500, input = o.input ?? "input", out = o.logits ?? "logits";
   const s = await createSession(model, { ...o.session, cache: false });
   let loss = 0, correct = 0;
   try {
-    const idx = new Uint32Array(set.count);
-    for (let i = 0; i < set.count; i++) idx[i] = i;
-    for (let b = 0; b < set.count; b += bs) {
-      const batch = set.batch(idx.subarray(b, Math.min(set.count, b + bs)));
+    for (const batch of batches(set, { batchSize: bs })) {
       const r = await s.run({ [input]: batch.x }, [out]);
       const logits = r[out] as Tensor<"float32">;
       const classes = logits.shape[1];
-      loss += crossEntropySum(logits.data, classes, batch.labels.data);
-      correct += argmaxCorrect(logits.data, classes, batch.labels.data);
+      loss += crossEntropySum(logits.data, classes, batch.labels);
+      correct += argmaxCorrect(logits.data, classes, batch.labels);
     }
   } finally {
     await s.release();
@@ -420,17 +489,20 @@ export async function evaluateModel(
  * ```ts
  * import { train } from "./train.ts";
  * import { sgd } from "./optim.ts";
- * import { tensorSet } from "./train_data.ts";
+ * import { imageDataset } from "../data/images.ts";
  * import { NetBuilder } from "../models/layers.ts";
  * import { Prng } from "../tensor/prng.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * // Two separable classes of 2x2 images: bright top row or bright bottom row.
- * const rng = new Prng(1), n = 64, x = new Float32Array(n * 4), y = new Uint8Array(n);
+ * // Two separable classes of 2x2 images: bright top row or bright bottom row (pixels 0..255, noisy).
+ * const rng = new Prng(1), n = 64, x = new Uint8Array(n * 4), y = new Uint8Array(n);
  * for (let i = 0; i < n; i++) {
  *   y[i] = i % 2;
- *   for (let j = 0; j < 4; j++) x[i * 4 + j] = ((j < 2) === (y[i] === 0) ? 1 : 0) + 0.3 * rng.nextNormal();
+ *   for (let j = 0; j < 4; j++) {
+ *     const v = ((j < 2) === (y[i] === 0) ? 1 : 0) + 0.3 * rng.nextNormal();
+ *     x[i * 4 + j] = Math.max(0, Math.min(255, Math.round(127 + 100 * v)));
+ *   }
  * }
- * const set = tensorSet(new Tensor(x, [n, 1, 2, 2]), y);
+ * const set = imageDataset({ name: "rows", pixels: x, labels: y, height: 2, width: 2,
+ *   normalization: { mean: 0.7, std: 0.25 } });
  * const net = new NetBuilder({ channels: 1, height: 2, width: 2, seed: 0 });
  * const h = net.relu(net.batchNorm("bn", net.conv("conv", net.input, 1, 4, { kernel: 1, pad: 0 })));
  * const model = net.finish(net.linear("fc", net.flatten(h), 16, 2), "toy");
@@ -445,7 +517,7 @@ export async function train(
   options: Omit<TrainerOptions, "model" | "sample">,
 ): Promise<TrainResult> {
   const first = epochOrder(fit.train.count, fit.seed, 0).subarray(0, Math.min(fit.batchSize ?? 64, fit.train.count));
-  const trainer = await Trainer.create({ ...options, model, sample: fit.train.batch(first) });
+  const trainer = await Trainer.create({ ...options, model, sample: labelledBatch(fit.train, first) });
   try {
     return await trainer.fit(fit);
   } finally {

@@ -1,13 +1,17 @@
 /**
- * Labelled image sets as the trainer sees them: a count and a way to gather any list of indices into one batch
- * (`x` `[b, C, H, W]` float32, labels int32), plus seeded epoch orders.
+ * What the trainer reads from an {@link ImageDataset} (the one labelled-images type, `lib/data/images.ts`): any list
+ * of indices gathered into one batch (`x` `[b, C, H, W]` float32 preprocessed as the dataset declares, labels
+ * int32), in seeded epoch orders.
+ *
+ * There is no separate training-set type: the trainer takes the dataset itself, so a model trains, evaluates and
+ * calibrates on inputs made by the same code from the same declared preprocessing. Synthetic data is built as
+ * bytes with `imageDataset()` (a float tensor has no pixel scale to declare).
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { type ImageDataset, normalizationTable } from "../data/batching.ts";
+import { gatherImages, type ImageDataset } from "../data/images.ts";
 
 /** One gathered batch. */
 export interface LabelledBatch {
@@ -17,108 +21,29 @@ export interface LabelledBatch {
   readonly labels: Tensor<"int32">;
 }
 
-/** A labelled set the trainer can gather batches from. */
-export interface TrainSet {
-  /** Name for messages. */
-  readonly name: string;
-  /** Number of examples. */
-  readonly count: number;
-  /** Number of classes. */
-  readonly classes: number;
-  /** Gather the examples at `indices` (in that order) into one batch. */
-  batch(indices: ArrayLike<number>): LabelledBatch;
-}
-
-function checkIndex(name: string, i: number, count: number): void {
-  if (!Number.isInteger(i) || i < 0 || i >= count) {
-    throw new QuantlabError("INVALID_ARGUMENT", `${name}: index ${i} is outside 0..${count - 1}`);
-  }
-}
-
 /**
- * A set over float32 images `[n, ...]` already normalised (e.g. the digits loader's `images`) and labels.
+ * The images and labels at `indices` (in that order) as one training batch: images preprocessed as the dataset
+ * declares (exactly what `batches()` yields for them), labels as int32 for the cross-entropy graph.
  *
  * @example
  * ```ts
- * import { tensorSet } from "./train_data.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * const s = tensorSet(new Tensor(new Float32Array([1, 2, 3, 4]), [4, 1, 1, 1]), new Uint8Array([0, 1, 0, 1]));
- * const b = s.batch([3, 0]);
- * if (b.x.data.join() !== "4,1" || b.labels.data.join() !== "1,0" || s.classes !== 2) throw new Error("bad");
+ * import { labelledBatch } from "./train_data.ts";
+ * import { imageDataset } from "../data/images.ts";
+ * const ds = imageDataset({ name: "toy", pixels: new Uint8Array([0, 255]), labels: new Uint8Array([1, 0]),
+ *   height: 1, width: 1 });
+ * const b = labelledBatch(ds, [1]);
+ * if (b.x.data[0] !== 1 || b.labels.data[0] !== 0 || b.x.shape.join() !== "1,1,1,1") throw new Error("bad");
  * ```
  */
-export function tensorSet(
-  images: Tensor<"float32">,
-  labels: Uint8Array | Int32Array,
-  options: { name?: string; classes?: number } = {},
-): TrainSet {
-  const name = options.name ?? "tensor set";
-  const n = images.shape[0];
-  if (images.rank < 2 || labels.length !== n) {
-    throw new QuantlabError(
-      "SHAPE_MISMATCH",
-      `${name}: images [${images.shape}] need a leading batch axis matching ${labels.length} labels`,
-    );
-  }
-  let maxLabel = 0;
-  for (let i = 0; i < n; i++) maxLabel = Math.max(maxLabel, labels[i]);
-  const classes = options.classes ?? maxLabel + 1;
-  const per = images.size / Math.max(1, n);
-  const rest = images.shape.slice(1);
-  return {
-    name,
-    count: n,
-    classes,
-    batch(indices) {
-      const b = indices.length;
-      const x = new Float32Array(b * per);
-      const y = new Int32Array(b);
-      for (let k = 0; k < b; k++) {
-        const i = indices[k];
-        checkIndex(name, i, n);
-        x.set(images.data.subarray(i * per, (i + 1) * per), k * per);
-        y[k] = labels[i];
-      }
-      return { x: new Tensor(x, [b, ...rest]), labels: new Tensor(y, [b]) };
-    },
-  };
-}
-
-/**
- * A set over a byte-image dataset (`lib/data/batching.ts`, e.g. Fashion-MNIST), normalised on the fly with the
- * dataset's mean and std exactly as `batches()` does.
- *
- * @example
- * ```ts
- * import { imageSet } from "./train_data.ts";
- * const s = imageSet({ name: "toy", pixels: new Uint8Array([0, 255]), labels: new Uint8Array([1, 0]), count: 2,
- *   channels: 1, height: 1, width: 1, mean: 0, std: 1, classes: ["a", "b"] });
- * const b = s.batch([1]);
- * if (b.x.data[0] !== 1 || b.labels.data[0] !== 0 || s.classes !== 2) throw new Error("bad");
- * ```
- */
-export function imageSet(ds: ImageDataset): TrainSet {
-  const lut = normalizationTable(ds.mean, ds.std);
-  const per = ds.channels * ds.height * ds.width;
-  return {
-    name: ds.name,
-    count: ds.count,
-    classes: ds.classes.length,
-    batch(indices) {
-      const b = indices.length;
-      const x = new Float32Array(b * per);
-      const y = new Int32Array(b);
-      for (let k = 0; k < b; k++) {
-        const i = indices[k];
-        checkIndex(ds.name, i, ds.count);
-        const src = ds.pixels.subarray(i * per, (i + 1) * per);
-        const off = k * per;
-        for (let j = 0; j < per; j++) x[off + j] = lut[src[j]];
-        y[k] = ds.labels[i];
-      }
-      return { x: new Tensor(x, [b, ds.channels, ds.height, ds.width]), labels: new Tensor(y, [b]) };
-    },
-  };
+export function labelledBatch(
+  ds: ImageDataset,
+  indices: ArrayLike<number>,
+  tables?: readonly Float32Array[],
+): LabelledBatch {
+  const x = gatherImages(ds, indices, tables);
+  const y = new Int32Array(indices.length);
+  for (let k = 0; k < indices.length; k++) y[k] = ds.labels[indices[k]];
+  return { x, labels: new Tensor(y, [indices.length]) };
 }
 
 /**

@@ -15,11 +15,25 @@
  * float32 codebook), decodes and fake-quantizes, with nearest or unbiased
  * stochastic rounding between neighbouring levels (see `codebook_kernels.ts`).
  *
+ * The builder is a {@link WeightQuantizer} (kind `"nonuniform"`): `fitWeights(w, { axis })` (per-channel builders
+ * take the given output-channel axis, per-tensor ones ignore it) returns {@link NonUniformWeights}, whose stored
+ * tables are exactly what the levels follow from (log2: `alpha` per slot; lloyd-max: the levels; binary-code: the
+ * bases) and whose `bitsPerWeight()` counts those; {@link nonUniformFromRecipe} reads `toRecipe()`'s JSON.
+ *
  * @module
  */
-import { type BitAccounting, bitAccounting } from "../extreme/accounting.ts";
+import { type BitAccounting, bitAccounting } from "../quant/accounting.ts";
 import { QuantlabError } from "../errors.ts";
 import { resolveGranularity } from "../quant/params.ts";
+import {
+  checkWeights,
+  type EncodedWeights,
+  FittedWeightsBase,
+  recipeConfig,
+  type WeightFitOptions,
+  type WeightQuantizer,
+  type WeightQuantizerRecipe,
+} from "../quant/weight_quantizer.ts";
 import { asFloatTensor, type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { binaryCodeLevels, fitBinaryCode } from "./binary_code.ts";
 import {
@@ -128,7 +142,9 @@ function describe(c: NonUniformConfig): string {
  * if (Math.abs(v[0] - 0.45) > 1e-6 || Math.abs(v[1] + 0.225) > 1e-6 || v[2] !== 0) throw new Error(String(v));
  * ```
  */
-export class NonUniformBuilder {
+export class NonUniformBuilder implements WeightQuantizer {
+  /** The weight-quantizer family. */
+  readonly kind = "nonuniform" as const;
   /** The full configuration. */
   readonly config: NonUniformConfig;
 
@@ -300,6 +316,40 @@ export class NonUniformBuilder {
     return new FittedNonUniform(c, g, slots, k, codebook, params, history, iterations, t.size);
   }
 
+  /** Bits per code (a {@link WeightQuantizer}'s nominal bits per weight). */
+  get nominalBits(): number {
+    return this.config.bits;
+  }
+
+  /**
+   * Fit to one weight tensor: per-channel builders use `options.axis` (the op's output-channel axis) when given,
+   * per-tensor builders ignore it. Throws `NON_FINITE`, `EMPTY_TENSOR`, `AXIS_OUT_OF_RANGE` naming the tensor.
+   */
+  fitWeights(w: Tensor<"float32">, options: WeightFitOptions = {}): NonUniformWeights {
+    const { name, axis } = checkWeights(w, options);
+    const b = this.config.granularity.kind === "channel" && axis !== undefined ? this.perChannel(axis) : this;
+    return new NonUniformWeights(b.fit(w, undefined, name), w, name);
+  }
+
+  /** The configuration as JSON (given init levels as a number array; `iterations` omitted when default). */
+  toRecipe(): WeightQuantizerRecipe {
+    const c = this.config;
+    const config: Record<string, unknown> = {
+      levels: c.levels,
+      bits: c.bits,
+      granularity: { ...c.granularity },
+      rounding: c.rounding,
+      seed: c.seed,
+      scale: c.scale,
+      powerOfTwoScale: c.powerOfTwoScale,
+      init: c.init instanceof Float64Array ? Array.from(c.init) : c.init,
+      initSeed: c.initSeed,
+      tolerance: c.tolerance,
+    };
+    if (c.iterations !== undefined) config.iterations = c.iterations;
+    return { kind: "nonuniform", config };
+  }
+
   /** Fit to `x` and fake-quantize it in one call. */
   fakeQuantize(
     x: FloatInput,
@@ -440,7 +490,7 @@ export class FittedNonUniform {
    * float32 side data: log2 one `alpha` per slot, lloyd-max `k` levels per slot,
    * binary-code `bits` bases per slot.
    */
-  bitsPerWeight(weights = this.fittedCount): BitAccounting {
+  accounting(weights = this.fittedCount): BitAccounting {
     const c = this.config;
     const perSlot = c.levels === "log2" ? 1 : c.levels === "lloyd-max" ? this.k : c.bits;
     return bitAccounting(weights, c.bits, perSlot * this.slots);
@@ -459,6 +509,111 @@ export class FittedNonUniform {
   [Symbol.for("Jupyter.display")](): Record<string, string> {
     return { "text/plain": this.toString() };
   }
+}
+
+/**
+ * Non-uniform weights fitted by {@link NonUniformBuilder.fitWeights}: uint8 codes into per-slot levels; the stored
+ * tables are `alpha` (log2), `levels` (lloyd-max, `slots x k`) or `bases` (binary-code, `slots x bits`), float32.
+ *
+ * @example
+ * ```ts
+ * import { nonUniform } from "./nonuniform_quantizer.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const w = Tensor.from([0.1, -0.2, 0.3, 1, -2, 4], [2, 3]);
+ * const fw = nonUniform().levels("log2").bits(2).perChannel().fitWeights(w, { axis: 0 });
+ * if (fw.decode(fw.encode()).toArray().join() !== fw.fakeQuantize().toArray().join()) throw new Error("bad");
+ * if (fw.bitsPerWeight() !== 2 + (2 * 32) / 6) throw new Error("bad bits"); // 2-bit codes, one alpha per channel
+ * ```
+ */
+export class NonUniformWeights extends FittedWeightsBase {
+  /** Use {@link NonUniformBuilder.fitWeights}. */
+  constructor(
+    /** The fitted levels. */
+    readonly fitted: FittedNonUniform,
+    fittedOn: Tensor<"float32">,
+    name: string,
+  ) {
+    super("nonuniform", fittedOn, fitted.granularity.kind === "channel" ? fitted.granularity.axis : undefined, name);
+  }
+
+  /** Nearest (or stochastic) levels. */
+  protected fake(t: Tensor<"float32">): Tensor<"float32"> {
+    return this.fitted.fakeQuantize(t, undefined, this.name);
+  }
+
+  /** uint8 codes and the tables the levels follow from. */
+  protected codes(t: Tensor<"float32">): Pick<EncodedWeights, "codes" | "tables"> {
+    const f = this.fitted, kind = f.config.levels;
+    const key = kind === "log2" ? "alpha" : kind === "lloyd-max" ? "levels" : "bases";
+    return { codes: f.encode(t, undefined, this.name), tables: { [key]: f.params.slice() } };
+  }
+
+  /** Levels rebuilt from the stored tables, then looked up. */
+  protected values(e: EncodedWeights): Tensor<"float32"> {
+    const f = this.fitted, c = f.config, k = f.k, slots = f.slots;
+    if (e.codes.dtype !== "uint8") {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `${this.name}: non-uniform codes must be uint8, got ${e.codes.dtype}`,
+      );
+    }
+    let codebook: Float32Array;
+    if (c.levels === "lloyd-max") codebook = this.table(e, "levels", Float32Array, slots * k);
+    else if (c.levels === "log2") {
+      const alpha = this.table(e, "alpha", Float32Array, slots);
+      codebook = new Float32Array(slots * k);
+      for (let s = 0; s < slots; s++) codebook.set(log2Levels(alpha[s], c.bits), s * k);
+    } else {
+      const bases = this.table(e, "bases", Float32Array, slots * c.bits);
+      codebook = new Float32Array(slots * k);
+      for (let s = 0; s < slots; s++) {
+        codebook.set(binaryCodeLevels(bases.subarray(s * c.bits, (s + 1) * c.bits)), s * k);
+      }
+    }
+    const codes = e.codes.data as Uint8Array;
+    return new Tensor(decodeCodebook(codes, e.shape, f.granularity, codebook, k, this.name), e.shape);
+  }
+
+  /** `bits` per code plus the float32 tables (see {@link FittedNonUniform.accounting}). */
+  bitsPerWeight(): number {
+    return this.fitted.accounting().bitsPerWeight;
+  }
+
+  /** The fitted recipe with the tensor name and shape. */
+  toString(): string {
+    return `${this.fitted.toString()} on ${this.name} [${this.shape}]`;
+  }
+}
+
+/**
+ * Rebuild a non-uniform quantizer from {@link NonUniformBuilder.toRecipe}'s JSON (validated as the builder methods
+ * do; `INVALID_ARGUMENT` for a recipe of another kind).
+ *
+ * @example
+ * ```ts
+ * import { nonUniform, nonUniformFromRecipe } from "./nonuniform_quantizer.ts";
+ * const q = nonUniform().levels("lloyd-max").bits(3).perChannel(1).init([-1, -0.5, -0.25, 0, 0.25, 0.5, 1, 2]);
+ * const back = nonUniformFromRecipe(JSON.parse(JSON.stringify(q.toRecipe())));
+ * if (back.toString() !== q.toString()) throw new Error(back.toString());
+ * ```
+ */
+export function nonUniformFromRecipe(recipe: WeightQuantizerRecipe): NonUniformBuilder {
+  const c = recipeConfig(recipe, "nonuniform");
+  const levels = (c.levels ?? DEFAULTS.levels) as LevelKind;
+  // bits before levels, in an order every (levels, bits) pair accepts: log2 needs bits >= 2.
+  let q = nonUniform().bits(2).levels(levels).bits((c.bits ?? DEFAULTS.bits) as number);
+  const g = (c.granularity ?? { kind: "tensor" }) as NonUniformGranularity;
+  if (g.kind === "channel") q = q.perChannel(g.axis);
+  else if (g.kind !== "tensor") {
+    throw new QuantlabError("INVALID_ARGUMENT", `non-uniform recipe: unknown granularity ${JSON.stringify(g)}`);
+  }
+  q = q.rounding((c.rounding ?? DEFAULTS.rounding) as LevelRounding, { seed: (c.seed ?? 0) as number });
+  q = q.scale((c.scale ?? DEFAULTS.scale) as Log2Scale, { powerOfTwo: c.powerOfTwoScale === true });
+  const init = c.init ?? DEFAULTS.init;
+  q = q.init(init as LloydInit | number[], { seed: (c.initSeed ?? 0) as number });
+  if (c.iterations !== undefined) q = q.iterations(c.iterations as number);
+  if (c.tolerance !== undefined) q = q.tolerance(c.tolerance as number);
+  return q;
 }
 
 /**

@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { attrFloat, attrInt, GraphBuilder, indexGraph, matchChains, removeDeadNodes } from "./graph.ts";
+import { QuantlabError } from "../errors.ts";
+import { attrFloat, attrInt, GraphBuilder, indexGraph, matchChains, nodeLabel, removeDeadNodes } from "./graph.ts";
 import type { OnnxModel } from "./model.ts";
 import type { GraphProto, TensorProto } from "./proto.ts";
 import { makeTensorProto, tensorValues } from "./tensor_data.ts";
@@ -67,7 +68,9 @@ export interface FoldResult {
 
 /**
  * Fold every inference-mode BatchNormalization that directly follows a Conv or Gemm (whose output feeds only
- * the BN) into that node's weight and bias. Returns a new model; the input model is unchanged.
+ * the BN) into that node's weight and bias. Returns a new model; the input model is unchanged. Throws
+ * `NON_FINITE` naming the node and tensor when a statistic or weight is NaN/Inf, a running variance plus epsilon
+ * is not positive, or the folded values overflow float32 (they would be NaN or Inf in the exported model).
  *
  * @example
  * ```ts
@@ -137,8 +140,37 @@ export function foldBatchNorm(model: OnnxModel): FoldResult {
       outer = transB ? c : w.length / c;
       inner = transB ? w.length / c : c;
     }
+    const where = `BatchNormalization ${bn.name ? `"${bn.name}"` : `-> "${bn.output[0]}"`}`;
+    for (
+      const [what, v, name] of [
+        ["scale", gamma, bn.input[1]],
+        ["bias", beta, bn.input[2]],
+        ["running mean", mean, bn.input[3]],
+        ["running variance", variance, bn.input[4]],
+        ["weight", w, prod.input[1]],
+        ["bias", bias, prod.input[2]],
+      ] as const
+    ) {
+      for (let k = 0; v && k < v.length; k++) {
+        if (!Number.isFinite(v[k])) {
+          throw new QuantlabError(
+            "NON_FINITE",
+            `${where}: ${what} "${name}" holds ${v[k]} at index ${k}; folding needs finite values`,
+          );
+        }
+      }
+    }
     const s = new Float64Array(c);
-    for (let k = 0; k < c; k++) s[k] = gamma[k] / Math.sqrt(variance[k] + eps);
+    for (let k = 0; k < c; k++) {
+      if (!(variance[k] + eps > 0)) {
+        throw new QuantlabError(
+          "NON_FINITE",
+          `${where}: running variance "${bn.input[4]}" is ${variance[k]} at channel ${k} (epsilon ${eps}); ` +
+            `variance + epsilon must be > 0, else the folded weights are NaN`,
+        );
+      }
+      s[k] = gamma[k] / Math.sqrt(variance[k] + eps);
+    }
     const nw = new Float32Array(w.length);
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
@@ -148,6 +180,17 @@ export function foldBatchNorm(model: OnnxModel): FoldResult {
     }
     const nb = new Float32Array(c);
     for (let k = 0; k < c; k++) nb[k] = ((bias ? bias[k] : 0) - mean[k]) * s[k] + beta[k];
+    for (const [what, v] of [["weights", nw], ["bias", nb]] as const) {
+      for (let k = 0; k < v.length; k++) {
+        if (!Number.isFinite(v[k])) {
+          throw new QuantlabError(
+            "NON_FINITE",
+            `${where}: folded ${what} of ${nodeLabel(prod, pi)} overflow float32 (${v[k]} at index ${k}); ` +
+              `the statistics scale the weights beyond float32`,
+          );
+        }
+      }
+    }
     const wName = b.fresh(`${prod.input[1]}_folded`);
     const bName = b.fresh(`${prod.name || prod.output[0]}_bias_folded`);
     g.initializer.push(makeTensorProto(wName, nw, wT.dims), makeTensorProto(bName, nb, [c]));

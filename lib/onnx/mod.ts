@@ -12,4 +12,5 @@ export * from "./model.ts";
 export * from "./capture.ts";
 export * from "./fold_bn.ts";
 export * from "./io.ts";
+export * from "./external_data.ts";
 export * from "./session.ts";

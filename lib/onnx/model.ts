@@ -9,6 +9,7 @@
 import { QuantlabError } from "../errors.ts";
 import { validateGraph } from "./graph.ts";
 import { decodeModel, encodeModel, type ModelProto, type ValueInfo } from "./proto.ts";
+import { bytesSource, fingerprint, type ModelSource, modelSource, sourceLabel } from "./io.ts";
 
 /**
  * Default-domain opsets quantlab's transforms accept (per-channel DequantizeLinear needs 13).
@@ -39,32 +40,72 @@ export class OnnxModel {
   /** Shapes recorded by running the model (value name -> dims, batch included). */
   readonly capturedShapes: Map<string, readonly number[]> = new Map();
 
-  /** Wrap a decoded model (not copied). */
-  constructor(readonly proto: ModelProto, readonly source = "model") {}
+  /**
+   * Where the model came from (kept by clones and every model derived from this one); writers refuse to
+   * overwrite it (see `writeModelAtomic`).
+   */
+  readonly origin: ModelSource;
 
-  /** Decode ONNX bytes and validate the graph; `source` names the file in error messages. */
-  static decode(bytes: Uint8Array, source = "model"): OnnxModel {
-    const m = new OnnxModel(decodeModel(bytes, source), source);
+  /** Wrap a decoded model (not copied); `source` labels messages, `origin` defaults to unnamed bytes. */
+  constructor(readonly proto: ModelProto, readonly source = "model", origin?: ModelSource) {
+    this.origin = origin ?? { kind: "bytes", name: source };
+  }
+
+  /**
+   * Decode ONNX bytes and validate the graph. `source` names the bytes in messages (a string; it is not read
+   * as a path) or gives their origin; the origin records the bytes' fingerprint either way.
+   */
+  static decode(bytes: Uint8Array, source: string | ModelSource = "model"): OnnxModel {
+    const label = typeof source === "string" ? source : sourceLabel(source);
+    const origin = typeof source === "string"
+      ? bytesSource(bytes, source)
+      : { ...source, fingerprint: source.fingerprint ?? fingerprint(bytes) };
+    return OnnxModel.#decode(bytes, label, origin);
+  }
+
+  static #decode(bytes: Uint8Array, label: string, origin: ModelSource): OnnxModel {
+    const m = new OnnxModel(decodeModel(bytes, label), label, origin);
     m.validate();
     return m;
   }
 
   /** Wrap a proto (validated). */
-  static fromProto(proto: ModelProto, source = "model"): OnnxModel {
-    const m = new OnnxModel(proto, source);
+  static fromProto(proto: ModelProto, source = "model", origin?: ModelSource): OnnxModel {
+    const m = new OnnxModel(proto, source, origin);
     m.validate();
     return m;
   }
 
-  /** Read and decode a file. Throws `IO` if it cannot be read. */
-  static async load(path: string | URL): Promise<OnnxModel> {
+  /**
+   * Read and decode a model from a path, a `file:` URL or an http(s) URL (fetched); the origin records which.
+   * Throws `IO` if it cannot be read.
+   */
+  static async load(from: string | URL): Promise<OnnxModel> {
+    const src = modelSource(from);
     let bytes: Uint8Array;
+    if (src.kind === "url") {
+      let res: Response;
+      try {
+        res = await fetch(src.url);
+      } catch (e) {
+        throw new QuantlabError("IO", `cannot fetch ONNX model "${src.url}": ${(e as Error).message}`, { cause: e });
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new QuantlabError("IO", `cannot fetch ONNX model "${src.url}": HTTP ${res.status} ${res.statusText}`);
+      }
+      bytes = new Uint8Array(await res.arrayBuffer());
+      return OnnxModel.#decode(bytes, src.url, { ...src, fingerprint: fingerprint(bytes) });
+    }
+    const path = src.kind === "file" ? src.path : String(from);
     try {
       bytes = await Deno.readFile(path);
     } catch (e) {
-      throw new QuantlabError("IO", `cannot read ONNX model "${String(path)}": ${(e as Error).message}`, { cause: e });
+      throw new QuantlabError("IO", `cannot read ONNX model "${String(from)}": ${(e as Error).message}`, { cause: e });
     }
-    return OnnxModel.decode(bytes, String(path));
+    const real = await Deno.realPath(path).catch(() => path);
+    // Messages name the model as the caller did; the origin holds the resolved file.
+    return OnnxModel.#decode(bytes, String(from), { kind: "file", path: real, fingerprint: fingerprint(bytes) });
   }
 
   /** The main graph. */
@@ -79,7 +120,7 @@ export class OnnxModel {
 
   /** A deep copy (captured shapes included). */
   clone(): OnnxModel {
-    const m = new OnnxModel(structuredClone(this.proto), this.source);
+    const m = new OnnxModel(structuredClone(this.proto), this.source, this.origin);
     for (const [k, v] of this.capturedShapes) m.capturedShapes.set(k, v);
     return m;
   }

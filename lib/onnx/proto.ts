@@ -246,8 +246,116 @@ function read(r: R, wire: number, expected: number, name: string): R {
   return r;
 }
 
-function keepUnknown(r: R, wire: number, tagStart: number, into: { unknown?: Uint8Array[] }): void {
-  (into.unknown ??= []).push(r.skip(wire, tagStart));
+/** Enter the nested message of field `name` (wire type LEN), for errors indexed by `index` when repeated. */
+function enter(r: R, wire: number, name: string, index = -1): R {
+  r.expect(wire, WireType.LEN, name);
+  r.enter(name, index);
+  return r;
+}
+
+/**
+ * Unknown fields of one message, as byte ranges `[start, end)` of the input (contiguous fields coalesce), copied
+ * once into a single chunk when the message ends: no object per field.
+ */
+class Unknown {
+  ranges: number[] | undefined;
+  add(start: number, end: number): void {
+    const r = this.ranges;
+    if (r && r[r.length - 1] === start) r[r.length - 1] = end;
+    else (this.ranges ??= []).push(start, end);
+  }
+  keep(r: R, wire: number, tagStart: number): void {
+    r.skipField(wire);
+    this.add(tagStart, r.pos);
+  }
+  into(r: R, m: { unknown?: Uint8Array[] }): void {
+    const rs = this.ranges;
+    if (!rs) return;
+    if (rs.length === 2) {
+      m.unknown = [r.bytes.slice(rs[0], rs[1])];
+      return;
+    }
+    let n = 0;
+    for (let i = 0; i < rs.length; i += 2) n += rs[i + 1] - rs[i];
+    const out = new Uint8Array(n);
+    for (let i = 0, at = 0; i < rs.length; i += 2) {
+      out.set(r.bytes.subarray(rs[i], rs[i + 1]), at);
+      at += rs[i + 1] - rs[i];
+    }
+    m.unknown = [out];
+  }
+}
+
+type Typed = Float32Array | Float64Array | Int32Array | BigInt64Array | BigUint64Array;
+type Part = Typed | number | bigint;
+
+/**
+ * One occurrence of a repeated numeric field: a packed run decodes straight into a typed array of its exact
+ * element count; an unpacked element is one value. Parts are joined once by {@link joinParts}.
+ */
+function readNumbers(
+  r: R,
+  wire: number,
+  elementWire: number,
+  name: string,
+  parts: Part[],
+  alloc: (n: number) => Typed,
+  one: (r: R) => number | bigint,
+): void {
+  if (wire === WireType.LEN) {
+    r.enter(name);
+    const len = r.end - r.pos;
+    let n: number;
+    if (elementWire === WireType.I32) n = len / 4;
+    else if (elementWire === WireType.I64) n = len / 8;
+    else n = r.countVarints(r.pos, r.end);
+    if (!Number.isInteger(n)) r.fail(`packed ${name} of ${len} bytes is not a whole number of elements`);
+    const out = alloc(n);
+    for (let i = 0; i < n; i++) out[i] = one(r) as never;
+    r.leave();
+    parts.push(out);
+  } else if (wire === elementWire) {
+    parts.push(one(r));
+  } else {
+    r.fail(`field ${name} has wire type ${wire}, expected ${elementWire} or packed`);
+  }
+}
+
+function joinParts<T extends Typed>(parts: Part[], alloc: (n: number) => T): T | undefined {
+  if (parts.length === 0) return undefined;
+  if (parts.length === 1 && typeof parts[0] === "object") return parts[0] as T;
+  let n = 0;
+  for (const p of parts) n += typeof p === "object" ? p.length : 1;
+  const out = alloc(n);
+  let at = 0;
+  for (const p of parts) {
+    if (typeof p === "object") {
+      (out as unknown as { set(a: ArrayLike<number | bigint>, o: number): void }).set(p, at);
+      at += p.length;
+    } else out[at++] = p as never;
+  }
+  return out;
+}
+
+const f32 = (n: number) => new Float32Array(n);
+const f64 = (n: number) => new Float64Array(n);
+const i32 = (n: number) => new Int32Array(n);
+const i64 = (n: number) => new BigInt64Array(n);
+const u64 = (n: number) => new BigUint64Array(n);
+const readFloat = (s: R) => s.float();
+const readDouble = (s: R) => s.double();
+const readInt32 = (s: R) => s.int32();
+const readBig = (s: R) => s.int64Big();
+const readUBig = (s: R) => s.uint64Big();
+
+/** A repeated int64 field held as plain numbers (dims, attribute ints): appended to `into`. */
+function readInts(r: R, wire: number, name: string, into: number[]): void {
+  if (wire === WireType.LEN) {
+    r.enter(name);
+    while (r.more()) into.push(r.int64());
+    r.leave();
+  } else if (wire === WireType.VARINT) into.push(r.int64());
+  else r.fail(`field ${name} has wire type ${wire}, expected 0 or packed`);
 }
 
 function decodeEntry(r: R): StringEntry {
@@ -256,7 +364,7 @@ function decodeEntry(r: R): StringEntry {
     const { field, wire } = r.tag();
     if (field === 1) e.key = read(r, wire, 2, "key").string();
     else if (field === 2) e.value = read(r, wire, 2, "value").string();
-    else r.skip(wire, r.pos);
+    else r.skipField(wire);
   }
   return e;
 }
@@ -267,36 +375,37 @@ function decodeOpset(r: R): OpsetImport {
     const { field, wire } = r.tag();
     if (field === 1) o.domain = read(r, wire, 2, "domain").string();
     else if (field === 2) o.version = read(r, wire, 0, "version").int64();
-    else r.skip(wire, r.pos);
+    else r.skipField(wire);
   }
   return o;
 }
 
 function decodeTensor(r: R): TensorProto {
   const t: TensorProto = { name: "", dataType: 0, dims: [] };
-  const floats: number[] = [], ints: number[] = [], doubles: number[] = [];
-  const i64: bigint[] = [], u64: bigint[] = [];
+  let floats: Part[] | undefined, ints: Part[] | undefined, doubles: Part[] | undefined;
+  let big: Part[] | undefined, ubig: Part[] | undefined;
+  const unknown = new Unknown();
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
     switch (field) {
       case 1:
-        r.repeated(wire, WireType.VARINT, (s) => t.dims.push(s.int64()));
+        readInts(r, wire, "dims", t.dims);
         break;
       case 2:
         t.dataType = read(r, wire, 0, "data_type").int32();
         break;
       case 4:
-        r.repeated(wire, WireType.I32, (s) => floats.push(s.float()));
+        readNumbers(r, wire, WireType.I32, "float_data", floats ??= [], f32, readFloat);
         break;
       case 5:
-        r.repeated(wire, WireType.VARINT, (s) => ints.push(s.int32()));
+        readNumbers(r, wire, WireType.VARINT, "int32_data", ints ??= [], i32, readInt32);
         break;
       case 6:
         (t.stringData ??= []).push(read(r, wire, 2, "string_data").bytesCopy());
         break;
       case 7:
-        r.repeated(wire, WireType.VARINT, (s) => i64.push(s.int64Big()));
+        readNumbers(r, wire, WireType.VARINT, "int64_data", big ??= [], i64, readBig);
         break;
       case 8:
         t.name = read(r, wire, 2, "name").string();
@@ -305,29 +414,31 @@ function decodeTensor(r: R): TensorProto {
         t.rawData = read(r, wire, 2, "raw_data").bytesCopy();
         break;
       case 10:
-        r.repeated(wire, WireType.I64, (s) => doubles.push(s.double()));
+        readNumbers(r, wire, WireType.I64, "double_data", doubles ??= [], f64, readDouble);
         break;
       case 11:
-        r.repeated(wire, WireType.VARINT, (s) => u64.push(s.uint64Big()));
+        readNumbers(r, wire, WireType.VARINT, "uint64_data", ubig ??= [], u64, readUBig);
         break;
       case 12:
         t.docString = read(r, wire, 2, "doc_string").string();
         break;
       case 13:
-        (t.externalData ??= []).push(decodeEntry(read(r, wire, 2, "external_data").sub(`${r.where}.external_data`)));
+        (t.externalData ??= []).push(decodeEntry(enter(r, wire, "external_data", t.externalData?.length ?? 0)));
+        r.leave();
         break;
       case 14:
         t.dataLocation = read(r, wire, 0, "data_location").int32();
         break;
       default:
-        keepUnknown(r, wire, tagStart, t);
+        unknown.keep(r, wire, tagStart);
     }
   }
-  if (floats.length) t.floatData = Float32Array.from(floats);
-  if (ints.length) t.int32Data = Int32Array.from(ints);
-  if (doubles.length) t.doubleData = Float64Array.from(doubles);
-  if (i64.length) t.int64Data = BigInt64Array.from(i64);
-  if (u64.length) t.uint64Data = BigUint64Array.from(u64);
+  if (floats) t.floatData = joinParts(floats, f32);
+  if (ints) t.int32Data = joinParts(ints, i32);
+  if (doubles) t.doubleData = joinParts(doubles, f64);
+  if (big) t.int64Data = joinParts(big, i64);
+  if (ubig) t.uint64Data = joinParts(ubig, u64);
+  unknown.into(r, t);
   return t;
 }
 
@@ -338,58 +449,68 @@ function decodeDim(r: R): Dim {
     if (field === 1) d.value = read(r, wire, 0, "dim_value").int64();
     else if (field === 2) d.param = read(r, wire, 2, "dim_param").string();
     else if (field === 3) d.denotation = read(r, wire, 2, "denotation").string();
-    else r.skip(wire, r.pos);
+    else r.skipField(wire);
   }
   return d;
 }
 
 function decodeType(r: R): TypeProto {
   const tp: TypeProto = {};
+  const unknown = new Unknown();
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
     if (field === 1 && wire === 2) {
-      const s = r.sub(`${r.where}.tensor_type`);
+      r.enter("tensor_type");
       const tt: { elemType: number; shape?: Dim[] } = { elemType: 0 };
-      while (s.more()) {
-        const f = s.tag();
-        if (f.field === 1) tt.elemType = read(s, f.wire, 0, "elem_type").int32();
+      while (r.more()) {
+        const f = r.tag();
+        if (f.field === 1) tt.elemType = read(r, f.wire, 0, "elem_type").int32();
         else if (f.field === 2) {
-          const sh = read(s, f.wire, 2, "shape").sub(`${s.where}.shape`);
+          enter(r, f.wire, "shape");
           tt.shape = [];
-          while (sh.more()) {
-            const g = sh.tag();
-            if (g.field === 1) tt.shape.push(decodeDim(read(sh, g.wire, 2, "dim").sub(`${sh.where}.dim`)));
-            else sh.skip(g.wire, sh.pos);
+          while (r.more()) {
+            const g = r.tag();
+            if (g.field === 1) {
+              tt.shape.push(decodeDim(enter(r, g.wire, "dim", tt.shape.length)));
+              r.leave();
+            } else r.skipField(g.wire);
           }
-        } else s.skip(f.wire, s.pos);
+          r.leave();
+        } else r.skipField(f.wire);
       }
+      r.leave();
       tp.tensorType = tt;
     } else if (field === 6 && wire === 2) tp.denotation = r.string();
-    else keepUnknown(r, wire, tagStart, tp);
+    else unknown.keep(r, wire, tagStart);
   }
+  unknown.into(r, tp);
   return tp;
 }
 
 function decodeValueInfo(r: R): ValueInfo {
   const v: ValueInfo = { name: "" };
+  const unknown = new Unknown();
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
     if (field === 1) v.name = read(r, wire, 2, "name").string();
-    else if (field === 2) v.type = decodeType(read(r, wire, 2, "type").sub(`${r.where}.type`));
-    else if (field === 3) v.docString = read(r, wire, 2, "doc_string").string();
-    else keepUnknown(r, wire, tagStart, v);
+    else if (field === 2) {
+      v.type = decodeType(enter(r, wire, "type"));
+      r.leave();
+    } else if (field === 3) v.docString = read(r, wire, 2, "doc_string").string();
+    else unknown.keep(r, wire, tagStart);
   }
+  unknown.into(r, v);
   return v;
 }
 
 function decodeAttribute(r: R, depth: number): AttributeProto {
   const a: AttributeProto = { name: "", type: 0 };
+  const unknown = new Unknown();
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
-    const w = r.where;
     switch (field) {
       case 1:
         a.name = read(r, wire, 2, "name").string();
@@ -407,29 +528,36 @@ function decodeAttribute(r: R, depth: number): AttributeProto {
         a.s = read(r, wire, 2, "s").bytesCopy();
         break;
       case 5:
-        a.t = decodeTensor(read(r, wire, 2, "t").sub(`${w}.t`));
+        a.t = decodeTensor(enter(r, wire, "t"));
+        r.leave();
         break;
       case 6:
-        a.g = decodeGraph(read(r, wire, 2, "g").sub(`${w}.g`), depth + 1);
+        a.g = decodeGraph(enter(r, wire, "g"), depth + 1);
+        r.leave();
         break;
       case 7:
-        r.repeated(wire, WireType.I32, (s) => (a.floats ??= []).push(s.float()));
+        if (wire === WireType.LEN) {
+          r.enter("floats");
+          const n = (r.end - r.pos) / 4;
+          if (!Number.isInteger(n)) r.fail("packed floats is not a whole number of float32 values");
+          const fl = (a.floats ??= []);
+          for (let i = 0; i < n; i++) fl.push(r.float());
+          r.leave();
+        } else (a.floats ??= []).push(read(r, wire, 5, "floats").float());
         break;
       case 8:
-        r.repeated(wire, WireType.VARINT, (s) => (a.ints ??= []).push(s.int64()));
+        readInts(r, wire, "ints", a.ints ??= []);
         break;
       case 9:
         (a.strings ??= []).push(read(r, wire, 2, "strings").bytesCopy());
         break;
       case 10:
-        (a.tensors ??= []).push(
-          decodeTensor(read(r, wire, 2, "tensors").sub(`${w}.tensors[${a.tensors?.length ?? 0}]`)),
-        );
+        (a.tensors ??= []).push(decodeTensor(enter(r, wire, "tensors", a.tensors?.length ?? 0)));
+        r.leave();
         break;
       case 11:
-        (a.graphs ??= []).push(
-          decodeGraph(read(r, wire, 2, "graphs").sub(`${w}.graphs[${a.graphs?.length ?? 0}]`), depth + 1),
-        );
+        (a.graphs ??= []).push(decodeGraph(enter(r, wire, "graphs", a.graphs?.length ?? 0), depth + 1));
+        r.leave();
         break;
       case 13:
         a.docString = read(r, wire, 2, "doc_string").string();
@@ -438,9 +566,10 @@ function decodeAttribute(r: R, depth: number): AttributeProto {
         a.refAttrName = read(r, wire, 2, "ref_attr_name").string();
         break;
       default:
-        keepUnknown(r, wire, tagStart, a);
+        unknown.keep(r, wire, tagStart);
     }
   }
+  unknown.into(r, a);
   if (a.type === 0) a.type = inferAttributeType(a);
   return a;
 }
@@ -462,6 +591,7 @@ function inferAttributeType(a: AttributeProto): number {
 
 function decodeNode(r: R, depth: number): NodeProto {
   const n: NodeProto = { input: [], output: [], name: "", opType: "", domain: "", attribute: [] };
+  const unknown = new Unknown();
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
@@ -482,55 +612,61 @@ function decodeNode(r: R, depth: number): NodeProto {
         n.domain = read(r, wire, 2, "domain").string();
         break;
       case 5:
-        n.attribute.push(
-          decodeAttribute(read(r, wire, 2, "attribute").sub(`${r.where}.attribute[${n.attribute.length}]`), depth),
-        );
+        n.attribute.push(decodeAttribute(enter(r, wire, "attribute", n.attribute.length), depth));
+        r.leave();
         break;
       case 6:
         n.docString = read(r, wire, 2, "doc_string").string();
         break;
       default:
-        keepUnknown(r, wire, tagStart, n);
+        unknown.keep(r, wire, tagStart);
     }
   }
+  // Checked here, not only in validation: a flood of empty nodes must stop at the first (bounded memory).
+  if (!n.opType) r.fail("node has no op_type");
+  unknown.into(r, n);
   return n;
 }
 
 function decodeGraph(r: R, depth: number): GraphProto {
   if (depth > MAX_GRAPH_DEPTH) r.fail(`subgraphs nested deeper than ${MAX_GRAPH_DEPTH} levels`);
   const g: GraphProto = { name: "", node: [], initializer: [], input: [], output: [], valueInfo: [] };
+  const unknown = new Unknown();
   while (r.more()) {
     const tagStart = r.pos;
     const { field, wire } = r.tag();
-    const w = r.where;
     switch (field) {
       case 1:
-        g.node.push(decodeNode(read(r, wire, 2, "node").sub(`${w}.node[${g.node.length}]`), depth));
+        g.node.push(decodeNode(enter(r, wire, "node", g.node.length), depth));
+        r.leave();
         break;
       case 2:
         g.name = read(r, wire, 2, "name").string();
         break;
       case 5:
-        g.initializer.push(
-          decodeTensor(read(r, wire, 2, "initializer").sub(`${w}.initializer[${g.initializer.length}]`)),
-        );
+        g.initializer.push(decodeTensor(enter(r, wire, "initializer", g.initializer.length)));
+        r.leave();
         break;
       case 10:
         g.docString = read(r, wire, 2, "doc_string").string();
         break;
       case 11:
-        g.input.push(decodeValueInfo(read(r, wire, 2, "input").sub(`${w}.input[${g.input.length}]`)));
+        g.input.push(decodeValueInfo(enter(r, wire, "input", g.input.length)));
+        r.leave();
         break;
       case 12:
-        g.output.push(decodeValueInfo(read(r, wire, 2, "output").sub(`${w}.output[${g.output.length}]`)));
+        g.output.push(decodeValueInfo(enter(r, wire, "output", g.output.length)));
+        r.leave();
         break;
       case 13:
-        g.valueInfo.push(decodeValueInfo(read(r, wire, 2, "value_info").sub(`${w}.value_info[${g.valueInfo.length}]`)));
+        g.valueInfo.push(decodeValueInfo(enter(r, wire, "value_info", g.valueInfo.length)));
+        r.leave();
         break;
       default:
-        keepUnknown(r, wire, tagStart, g);
+        unknown.keep(r, wire, tagStart);
     }
   }
+  unknown.into(r, g);
   return g;
 }
 
@@ -574,6 +710,7 @@ export function decodeModel(bytes: Uint8Array, source = "model"): ModelProto {
       metadataProps: [],
     };
     let sawGraph = false;
+    const unknown = new Unknown();
     while (r.more()) {
       const tagStart = r.pos;
       const { field, wire } = r.tag();
@@ -597,21 +734,23 @@ export function decodeModel(bytes: Uint8Array, source = "model"): ModelProto {
           m.docString = read(r, wire, 2, "doc_string").string();
           break;
         case 7:
-          m.graph = decodeGraph(read(r, wire, 2, "graph").sub(`${source}: ModelProto.graph`), 0);
+          m.graph = decodeGraph(enter(r, wire, "graph"), 0);
+          r.leave();
           sawGraph = true;
           break;
         case 8:
-          m.opsetImport.push(decodeOpset(read(r, wire, 2, "opset_import").sub(`${source}: ModelProto.opset_import`)));
+          m.opsetImport.push(decodeOpset(enter(r, wire, "opset_import", m.opsetImport.length)));
+          r.leave();
           break;
         case 14:
-          m.metadataProps.push(
-            decodeEntry(read(r, wire, 2, "metadata_props").sub(`${source}: ModelProto.metadata_props`)),
-          );
+          m.metadataProps.push(decodeEntry(enter(r, wire, "metadata_props", m.metadataProps.length)));
+          r.leave();
           break;
         default:
-          keepUnknown(r, wire, tagStart, m);
+          unknown.keep(r, wire, tagStart);
       }
     }
+    unknown.into(r, m);
     if (!sawGraph) {
       throw new QuantlabError("MALFORMED_MODEL", `${source}: ModelProto has no graph; the bytes are not an ONNX model`);
     }
@@ -737,7 +876,10 @@ function encodeGraph(w: ProtoWriter, g: GraphProto): void {
  * ```
  */
 export function encodeModel(m: ModelProto): Uint8Array {
-  const w = new ProtoWriter();
+  return ProtoWriter.encode((w) => encodeModelBody(w, m));
+}
+
+function encodeModelBody(w: ProtoWriter, m: ModelProto): void {
   w.int64Field(1, m.irVersion);
   if (m.producerName) w.stringField(2, m.producerName);
   if (m.producerVersion) w.stringField(3, m.producerVersion);
@@ -753,7 +895,6 @@ export function encodeModel(m: ModelProto): Uint8Array {
   }
   for (const e of m.metadataProps) encodeEntry(w, 14, e);
   unknownOut(w, m);
-  return w.finish();
 }
 
 /**

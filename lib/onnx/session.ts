@@ -19,7 +19,9 @@
 import type { InferenceSession as OrtInferenceSession, Tensor as OrtTensor } from "npm:onnxruntime-common@1.30.0";
 import { QuantlabError } from "../errors.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import type { OnnxModel } from "./model.ts";
+import { OnnxModel } from "./model.ts";
+import { decodeModel, encodeModel } from "./proto.ts";
+import { inlineExternalData } from "./external_data.ts";
 
 /**
  * The pinned onnxruntime release used by both bindings.
@@ -235,7 +237,15 @@ function fingerprint(bytes: Uint8Array): string {
  * ```
  */
 export async function createSession(model: OnnxModel | Uint8Array, options: SessionOptions = {}): Promise<OrtSession> {
-  const bytes = model instanceof Uint8Array ? model : model.encode();
+  let bytes: Uint8Array;
+  if (model instanceof Uint8Array) bytes = model;
+  else if (model instanceof OnnxModel) {
+    // External data is checked (and inlined) here, never resolved by ONNX Runtime (see external_data.ts).
+    const proto = await inlineExternalData(model.proto, model.origin, model.source);
+    bytes = encodeModel(proto);
+  } else {
+    throw new QuantlabError("INVALID_ARGUMENT", "createSession expects an OnnxModel or ONNX bytes");
+  }
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
     throw new QuantlabError("INVALID_ARGUMENT", `session threads must be a positive integer, got ${options.threads}`);
   }
@@ -254,6 +264,10 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
   const useCache = options.cache ?? true;
   const hit = useCache ? cache.get(key) : undefined;
   if (hit) return hit;
+  if (model instanceof Uint8Array) {
+    // Bytes have no folder: external references are refused before ONNX Runtime sees them.
+    await inlineExternalData(decodeModel(bytes, "model bytes"), { kind: "bytes" }, "model bytes");
+  }
   const made = (async () => {
     try {
       const s = await ort.InferenceSession.create(bytes, {

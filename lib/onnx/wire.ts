@@ -2,9 +2,17 @@
  * A small, defensive protobuf wire-format reader and writer (proto2/proto3 binary encoding).
  *
  * Written by hand rather than taken from protobufjs: the ONNX messages quantlab needs are few, a hand codec is
- * ~400 lines with no dependency and no runtime `.proto` parsing, and every read is bounds-checked against the
- * enclosing message so that truncated or corrupt bytes end in one typed error (never a `RangeError`, a hang, or
- * an allocation larger than the input).
+ * ~500 lines with no dependency and no runtime `.proto` parsing, and every read is bounds-checked against the
+ * enclosing message so that truncated or corrupt bytes end in one typed error (never a `RangeError` or a hang).
+ *
+ * Costs, held by `tests/hostile/` and measured in `benchmarks/onnx_codec_bench.ts`:
+ * - **Reading** is one pass: nested messages are entered and left on one cursor ({@link ProtoReader.enter}), so a
+ *   message costs no reader, view or path string (the path in error messages is built only on failure).
+ *   {@link ProtoReader.countVarints} sizes packed arrays before they are allocated.
+ * - **Writing** sizes once: {@link ProtoWriter.encode} runs the message body twice, first measuring (every
+ *   nested message's length is recorded in order), then writing into one buffer of exactly the final size. The
+ *   extra memory of an encode is the output plus one number per nested message; nothing is copied twice.
+ *   A `new ProtoWriter()` without `encode` grows by doubling (fine for small messages).
  *
  * @module
  */
@@ -26,7 +34,8 @@ const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
 
 /**
- * A bounds-checked cursor over protobuf bytes. Errors are `MALFORMED_MODEL` naming `where` and the byte offset.
+ * A bounds-checked cursor over protobuf bytes. Errors are `MALFORMED_MODEL` naming `where` (plus the path of
+ * the messages entered) and the byte offset.
  *
  * @example
  * ```ts
@@ -39,18 +48,33 @@ const INT64_MIN = -9223372036854775808n;
 export class ProtoReader {
   /** Current byte offset into `bytes`. */
   pos: number;
-  /** One past the last byte this reader may read. */
-  readonly end: number;
+  /** One past the last byte of the message being read. */
+  end: number;
   #view: DataView;
+  #base: string;
+  // The stack of entered messages: saved ends, field names and indexes (-1: not repeated).
+  #ends: number[] = [];
+  #names: string[] = [];
+  #indexes: number[] = [];
 
   /** Read `bytes[start, end)`; `where` names the message for error messages. */
-  constructor(readonly bytes: Uint8Array, public where: string, start = 0, end = bytes.length) {
+  constructor(readonly bytes: Uint8Array, where: string, start = 0, end = bytes.length, view?: DataView) {
     this.pos = start;
     this.end = end;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#base = where;
+    this.#view = view ?? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  /** True while bytes remain. */
+  /** The message path for error messages, e.g. `m.onnx: ModelProto.graph.node[3]` (built on demand). */
+  get where(): string {
+    let s = this.#base;
+    for (let i = 0; i < this.#names.length; i++) {
+      s += `.${this.#names[i]}${this.#indexes[i] >= 0 ? `[${this.#indexes[i]}]` : ""}`;
+    }
+    return s;
+  }
+
+  /** True while bytes remain in the current message. */
   more(): boolean {
     return this.pos < this.end;
   }
@@ -63,8 +87,40 @@ export class ProtoReader {
     );
   }
 
+  /**
+   * Enter the length-delimited message that follows (named `name`, index `index` when repeated, for errors):
+   * reads narrow to it until {@link leave}.
+   */
+  enter(name: string, index = -1): void {
+    const len = this.uint32();
+    const left = this.end - this.pos;
+    this.#ends.push(this.end);
+    this.#names.push(name);
+    this.#indexes.push(index);
+    if (len > left) this.fail(`length ${len} runs past the end of the enclosing message (${left} bytes left)`);
+    this.end = this.pos + len;
+  }
+
+  /** Leave the message entered last (its bytes must all have been read). */
+  leave(): void {
+    if (this.pos !== this.end) this.fail("message not fully read");
+    this.end = this.#ends.pop()!;
+    this.#names.pop();
+    this.#indexes.pop();
+  }
+
+  /** Entered-message depth. */
+  get depth(): number {
+    return this.#ends.length;
+  }
+
   /** A varint as a 32-bit unsigned number (longer varints are read and truncated to their low 32 bits). */
   uint32(): number {
+    const b0 = this.pos < this.end ? this.bytes[this.pos] : 0x80;
+    if (b0 < 0x80) {
+      this.pos++;
+      return b0;
+    }
     let result = 0;
     let shift = 0;
     for (let i = 0; i < 10; i++) {
@@ -79,6 +135,11 @@ export class ProtoReader {
 
   /** A varint as a signed 64-bit value in a double (exact up to 2^53; INT64 extremes map to ±2^63). */
   int64(): number {
+    const b0 = this.pos < this.end ? this.bytes[this.pos] : 0x80;
+    if (b0 < 0x80) {
+      this.pos++;
+      return b0;
+    }
     const { lo, hi } = this.#varint64();
     const h = hi | 0;
     return h * TWO32 + lo;
@@ -175,22 +236,27 @@ export class ProtoReader {
 
   /** A length-delimited UTF-8 string (invalid sequences are an error). */
   string(): string {
-    const v = this.bytesView();
+    const len = this.uint32();
+    if (len > this.end - this.pos) this.fail(`string: length ${len} runs past the end of the message`);
+    const start = this.pos;
+    this.pos += len;
+    if (len === 0) return "";
     try {
-      return DECODER.decode(v);
+      return DECODER.decode(this.bytes.subarray(start, start + len));
     } catch {
+      this.pos = start;
       this.fail("invalid UTF-8 in a string field");
     }
   }
 
-  /** A sub-reader over a length-delimited nested message. */
+  /** A separate reader over a length-delimited nested message (sharing this reader's view). */
   sub(where: string): ProtoReader {
     const { start, end } = this.span(where.slice(where.lastIndexOf(" ") + 1));
-    return new ProtoReader(this.bytes, where, start, end);
+    return new ProtoReader(this.bytes, where, start, end, this.#view);
   }
 
-  /** Skip one field of the given wire type; returns the raw bytes of the whole field (tag included) from `tagStart`. */
-  skip(wire: number, tagStart: number): Uint8Array {
+  /** Skip one field of the given wire type (no copy). */
+  skipField(wire: number): void {
     switch (wire) {
       case WireType.VARINT:
         this.#varint64();
@@ -209,14 +275,28 @@ export class ProtoReader {
       default:
         this.fail(`unsupported wire type ${wire} (groups are not used by ONNX)`);
     }
+  }
+
+  /** Skip one field of the given wire type; returns the raw bytes of the whole field (tag included) from `tagStart`. */
+  skip(wire: number, tagStart: number): Uint8Array {
+    this.skipField(wire);
     return this.bytes.slice(tagStart, this.pos);
+  }
+
+  /** Varints in `bytes[start, end)` (the element count of a packed varint array, without decoding it). */
+  countVarints(start: number, end: number): number {
+    let n = 0;
+    const b = this.bytes;
+    for (let i = start; i < end; i++) if (b[i] < 0x80) n++;
+    return n;
   }
 
   /** Read a repeated scalar, packed or not: calls `one` once per element. */
   repeated(wire: number, elementWire: number, one: (r: ProtoReader) => void): void {
     if (wire === WireType.LEN) {
-      const sub = this.sub(this.where);
-      while (sub.more()) one(sub);
+      this.enter("packed");
+      while (this.more()) one(this);
+      this.leave();
     } else if (wire === elementWire) {
       one(this);
     } else {
@@ -233,8 +313,54 @@ export class ProtoReader {
 const DECODER = new TextDecoder("utf-8", { fatal: true });
 const ENCODER = new TextEncoder();
 
+/** Bytes of the UTF-8 encoding of `s` (lone surrogates count 3, as `TextEncoder` writes U+FFFD). */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 2; // 4 bytes for 2 UTF-16 units
+        i++;
+      } else n += 2;
+    } else n += 2;
+  }
+  return n;
+}
+
+function varintLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function int64Length(v: number): number {
+  if (v >= 0 && v < 2 ** 53) return varintLength(v);
+  if (v < 0) return 10;
+  return v >= 9223372036854775807 ? 9 : bigLength(BigInt(Math.trunc(v)));
+}
+
+function bigLength(v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  let n = 1;
+  while (u >= 0x80n) {
+    u >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
- * A growable protobuf writer.
+ * A protobuf writer. {@link ProtoWriter.encode} sizes a message once and writes it into an exact buffer; a
+ * plain `new ProtoWriter()` grows by doubling.
  *
  * @example
  * ```ts
@@ -242,16 +368,53 @@ const ENCODER = new TextEncoder();
  * const w = new ProtoWriter();
  * w.int64Field(1, 150);
  * if (w.finish().join() !== "8,150,1") throw new Error("bad");
+ * const exact = ProtoWriter.encode((s) => s.messageField(2, (m) => m.stringField(1, "hi")));
+ * if (exact.join() !== "18,4,10,2,104,105") throw new Error(exact.join());
  * ```
  */
 export class ProtoWriter {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
-  /** Bytes written so far. */
+  #buf: Uint8Array;
+  #view: DataView;
+  // 0: growable, 1: measuring, 2: writing into an exact buffer.
+  #mode: 0 | 1 | 2 = 0;
+  #sizes: number[] = [];
+  #sizeAt = 0;
+  /** Bytes written (or measured) so far. */
   length = 0;
 
+  /** A growable writer. */
+  constructor() {
+    this.#buf = new Uint8Array(256);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  /**
+   * Encode the message written by `body` with one exact allocation: `body` runs twice (measure, then write),
+   * so it must write the same fields both times.
+   */
+  static encode(body: (w: ProtoWriter) => void): Uint8Array {
+    const m = new ProtoWriter();
+    m.#mode = 1;
+    m.#buf = new Uint8Array(0);
+    body(m);
+    const w = new ProtoWriter();
+    w.#mode = 2;
+    w.#buf = new Uint8Array(m.length);
+    w.#view = new DataView(w.#buf.buffer);
+    w.#sizes = m.#sizes;
+    body(w);
+    if (w.length !== m.length || w.#sizeAt !== m.#sizes.length) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `ProtoWriter.encode: the message changed between measuring (${m.length} bytes) and writing (${w.length})`,
+      );
+    }
+    return w.#buf;
+  }
+
   #grow(n: number): void {
-    if (this.length + n <= this.#buf.length) return;
+    // An exact buffer never grows: a write past its end is caught by the length check of `encode`.
+    if (this.length + n <= this.#buf.length || this.#mode === 2) return;
     let cap = this.#buf.length * 2;
     while (cap < this.length + n) cap *= 2;
     const b = new Uint8Array(cap);
@@ -262,6 +425,10 @@ export class ProtoWriter {
 
   /** Write an unsigned varint (0 <= v < 2^53). */
   varint(v: number): void {
+    if (this.#mode === 1) {
+      this.length += varintLength(v);
+      return;
+    }
     this.#grow(10);
     while (v >= 0x80) {
       this.#buf[this.length++] = (v % 128) | 0x80;
@@ -272,6 +439,10 @@ export class ProtoWriter {
 
   /** Write a signed 64-bit varint from a bigint (two's complement, 10 bytes when negative). */
   varintBig(v: bigint): void {
+    if (this.#mode === 1) {
+      this.length += bigLength(v);
+      return;
+    }
     let u = BigInt.asUintN(64, v);
     this.#grow(10);
     while (u >= 0x80n) {
@@ -284,6 +455,10 @@ export class ProtoWriter {
   /** Write a signed int64 held in a double; values beyond ±2^63 saturate to INT64_MAX / INT64_MIN. */
   int64(v: number): void {
     if (v >= 0 && v < 2 ** 53) return this.varint(v);
+    if (this.#mode === 1) {
+      this.length += int64Length(v);
+      return;
+    }
     let b: bigint;
     if (v >= 9223372036854775807) b = INT64_MAX;
     else if (v <= -9223372036854775808) b = INT64_MIN;
@@ -298,8 +473,10 @@ export class ProtoWriter {
 
   /** Write raw bytes. */
   raw(bytes: Uint8Array): void {
-    this.#grow(bytes.length);
-    this.#buf.set(bytes, this.length);
+    if (this.#mode !== 1) {
+      this.#grow(bytes.length);
+      this.#buf.set(bytes, this.length);
+    }
     this.length += bytes.length;
   }
 
@@ -312,8 +489,10 @@ export class ProtoWriter {
   /** float field (I32). */
   floatField(field: number, v: number): void {
     this.tag(field, WireType.I32);
-    this.#grow(4);
-    this.#view.setFloat32(this.length, v, true);
+    if (this.#mode !== 1) {
+      this.#grow(4);
+      this.#view.setFloat32(this.length, v, true);
+    }
     this.length += 4;
   }
 
@@ -326,57 +505,101 @@ export class ProtoWriter {
 
   /** string field (UTF-8). */
   stringField(field: number, v: string): void {
-    this.bytesField(field, ENCODER.encode(v));
+    this.tag(field, WireType.LEN);
+    if (this.#mode === 0) {
+      const b = ENCODER.encode(v);
+      this.varint(b.length);
+      this.raw(b);
+      return;
+    }
+    const n = utf8Length(v);
+    this.varint(n);
+    if (this.#mode === 2) ENCODER.encodeInto(v, this.#buf.subarray(this.length, this.length + n));
+    this.length += n;
   }
 
   /** Nested message field written by `body`. */
   messageField(field: number, body: (w: ProtoWriter) => void): void {
-    const inner = new ProtoWriter();
-    body(inner);
-    this.bytesField(field, inner.finish());
+    this.tag(field, WireType.LEN);
+    if (this.#mode === 0) {
+      const inner = new ProtoWriter();
+      body(inner);
+      this.varint(inner.length);
+      this.raw(inner.#buf.subarray(0, inner.length));
+    } else if (this.#mode === 1) {
+      const at = this.#sizes.length;
+      this.#sizes.push(0);
+      const before = this.length;
+      body(this);
+      const size = this.length - before;
+      this.#sizes[at] = size;
+      this.length += varintLength(size);
+    } else {
+      const size = this.#sizes[this.#sizeAt++];
+      this.varint(size);
+      const before = this.length;
+      body(this);
+      if (this.length - before !== size) {
+        throw new QuantlabError("INVALID_ARGUMENT", "ProtoWriter.encode: a nested message changed size between passes");
+      }
+    }
   }
 
   /** Packed repeated int64 (as doubles). */
   packedInt64(field: number, values: ArrayLike<number>): void {
     if (values.length === 0) return;
-    const inner = new ProtoWriter();
-    for (let i = 0; i < values.length; i++) inner.int64(values[i]);
-    this.bytesField(field, inner.finish());
+    let n = 0;
+    for (let i = 0; i < values.length; i++) n += int64Length(values[i]);
+    this.tag(field, WireType.LEN);
+    this.varint(n);
+    if (this.#mode === 1) this.length += n;
+    else for (let i = 0; i < values.length; i++) this.int64(values[i]);
   }
 
   /** Packed repeated int64 from bigints. */
   packedBig(field: number, values: ArrayLike<bigint>): void {
     if (values.length === 0) return;
-    const inner = new ProtoWriter();
-    for (let i = 0; i < values.length; i++) inner.varintBig(values[i]);
-    this.bytesField(field, inner.finish());
+    let n = 0;
+    for (let i = 0; i < values.length; i++) n += bigLength(values[i]);
+    this.tag(field, WireType.LEN);
+    this.varint(n);
+    if (this.#mode === 1) this.length += n;
+    else for (let i = 0; i < values.length; i++) this.varintBig(values[i]);
+  }
+
+  #packedFixed(field: number, values: ArrayLike<number>, width: 4 | 8): void {
+    if (values.length === 0) return;
+    const n = values.length * width;
+    this.tag(field, WireType.LEN);
+    this.varint(n);
+    if (this.#mode !== 1) {
+      this.#grow(n);
+      const typed = width === 4 ? values instanceof Float32Array : values instanceof Float64Array;
+      if (LITTLE && typed) {
+        const v = values as Float32Array | Float64Array;
+        this.#buf.set(new Uint8Array(v.buffer, v.byteOffset, n), this.length);
+      } else {
+        for (let i = 0; i < values.length; i++) {
+          if (width === 4) this.#view.setFloat32(this.length + 4 * i, values[i], true);
+          else this.#view.setFloat64(this.length + 8 * i, values[i], true);
+        }
+      }
+    }
+    this.length += n;
   }
 
   /** Packed repeated float32. */
   packedFloat(field: number, values: ArrayLike<number>): void {
-    if (values.length === 0) return;
-    const f = Float32Array.from(values);
-    this.bytesField(field, new Uint8Array(littleEndian(f.buffer, 4)));
+    this.#packedFixed(field, values, 4);
   }
 
   /** Packed repeated float64. */
   packedDouble(field: number, values: ArrayLike<number>): void {
-    if (values.length === 0) return;
-    const f = Float64Array.from(values);
-    this.bytesField(field, new Uint8Array(littleEndian(f.buffer, 8)));
+    this.#packedFixed(field, values, 8);
   }
 
   /** The bytes written (a copy of exactly `length` bytes). */
   finish(): Uint8Array {
     return this.#buf.slice(0, this.length);
   }
-}
-
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function littleEndian(buf: ArrayBuffer, width: number): ArrayBuffer {
-  if (LITTLE) return buf;
-  const b = new Uint8Array(buf.slice(0));
-  for (let i = 0; i < b.length; i += width) b.subarray(i, i + width).reverse();
-  return b.buffer;
 }

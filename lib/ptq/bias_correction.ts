@@ -15,17 +15,17 @@
  * @module
  */
 import { QuantlabError } from "../errors.ts";
+import type { InputFeeds, InputReader } from "../data/reader.ts";
 import { exposeValues } from "../onnx/capture.ts";
 import { attrInt, GraphBuilder, indexGraph, nodeLabel, removeDeadNodes } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import type { NodeProto } from "../onnx/proto.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
 import { DataType, makeTensorProto, tensorValues } from "../onnx/tensor_data.ts";
-import type { QuantParams } from "../quant/params.ts";
-import type { QuantizerBuilder } from "../quant/quantizer.ts";
-import type { Tensor } from "../tensor/tensor.ts";
-import type { CalibrationData } from "./calibration.ts";
-import { insertQdq, type QdqResult } from "./qdq.ts";
+import { limitedBatches } from "./calibrate_pass.ts";
+import { type MaterializeInput, materializeQdq, type QdqModel } from "./materialize.ts";
+import { type PassContext, type PtqPass, type PtqState, registerPass, timedPass } from "./pass.ts";
+import type { PlanEntry, QuantPlan } from "./plan.ts";
 
 /** What bias correction did to one layer. */
 export interface CorrectedLayer {
@@ -45,8 +45,10 @@ export interface CorrectedLayer {
 export interface BiasCorrectionResult {
   /** The float model with corrected biases (new object). */
   readonly model: OnnxModel;
+  /** The plan with the corrected biases' int32 entries. */
+  readonly plan: QuantPlan;
   /** The QDQ model built from it. */
-  readonly qdq: QdqResult;
+  readonly qdq: QdqModel;
   /** Corrected layers in graph order. */
   readonly layers: readonly CorrectedLayer[];
 }
@@ -57,21 +59,21 @@ export interface BiasCorrectionOptions extends SessionOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-function targetsOf(model: OnnxModel): NodeProto[] {
-  const g = model.graph;
-  const ix = indexGraph(g);
-  return g.node.filter((n) =>
-    n.domain === "" && (n.opType === "Conv" || n.opType === "Gemm") &&
-    ix.initializers.get(n.input[1])?.dataType === DataType.FLOAT
-  );
+/** Planned Conv/Gemm layers (by label) with their float-graph node. */
+function targetsOf(input: MaterializeInput): { label: string; node: NodeProto }[] {
+  const g = input.model.graph;
+  const byLabel = new Map(g.node.map((n, i) => [n.name || `${n.opType}#${i}`, n]));
+  return (input.plan?.weights ?? [])
+    .filter((e) => e.opType === "Conv" || e.opType === "Gemm")
+    .map((e) => ({ label: e.node, node: byLabel.get(e.node)! }))
+    .filter((t) => t.node !== undefined);
 }
 
 /** Per-channel sums (axis 1) of several outputs over all batches; returns means. */
 async function channelMeans(
   model: OnnxModel,
   names: readonly string[],
-  data: readonly Tensor<"float32">[],
-  input: string,
+  data: readonly InputFeeds[],
   options: SessionOptions,
 ): Promise<Float64Array[]> {
   const probe = exposeValues(model, names, { replace: true });
@@ -80,8 +82,8 @@ async function channelMeans(
   const sums: Float64Array[] = [];
   const counts = new Float64Array(names.length);
   try {
-    for (const x of data) {
-      const r = await s.run({ [input]: x });
+    for (const feeds of data) {
+      const r = await s.run(feeds);
       names.forEach((name, k) => {
         const t = r[name];
         const v = t.data as Float32Array;
@@ -107,56 +109,50 @@ async function channelMeans(
 }
 
 /**
- * Empirical bias correction of every quantized Conv/Gemm (see the module doc), sequentially in graph order.
- * `float` is the float model the QDQ model is built from (BN folded), `activationParams` its calibrated
- * activation parameters, `weights` the weight quantizer. `data` is iterated once per layer plus twice, so it
- * is collected into memory first (a few hundred images are enough). Throws `EMPTY_TENSOR` for no data.
+ * Empirical bias correction of every planned Conv/Gemm (see the module doc), sequentially in graph order, on a
+ * calibrated state (plan + activation parameters). `data` is iterated once per layer plus twice, so it is
+ * collected into memory first (a few hundred examples are enough). Throws `EMPTY_TENSOR` for no data.
  *
  * @example
  * ```ts ignore
  * import { correctBias } from "./bias_correction.ts";
- * const { qdq, layers } = await correctBias(floatModel, activationParams, quantizer().int(4).perChannel(), batches);
+ * const { model, layers } = await correctBias(state, readerFromDataset(train, { input: "input" }), { count: 512 });
  * console.log(layers.map((l) => `${l.node}: ${l.meanAbsErrorBefore} -> ${l.meanAbsErrorAfter}`));
  * ```
  */
 export async function correctBias(
-  float: OnnxModel,
-  activationParams: ReadonlyMap<string, QuantParams>,
-  weights: QuantizerBuilder,
-  data: CalibrationData,
-  options: BiasCorrectionOptions = {},
+  state: MaterializeInput,
+  data: InputReader,
+  options: BiasCorrectionOptions & { count?: number } = {},
 ): Promise<BiasCorrectionResult> {
-  const batches: Tensor<"float32">[] = [];
-  for await (const x of data as AsyncIterable<Tensor<"float32">>) batches.push(x);
-  if (!batches.length) throw new QuantlabError("EMPTY_TENSOR", `${float.source}: bias correction data holds no batch`);
+  const float = state.model;
   const inputs = [...indexGraph(float.graph).inputs];
-  if (inputs.length !== 1) {
-    throw new QuantlabError(
-      "UNSUPPORTED",
-      `${float.source}: bias correction feeds one input, the model has ${inputs.length}`,
-    );
-  }
-  const input = inputs[0];
+  const batches: InputFeeds[] = [];
+  for await (const f of limitedBatches(data, inputs, options.count, float.source)) batches.push(f);
+  if (!batches.length) throw new QuantlabError("EMPTY_TENSOR", `${float.source}: bias correction data holds no batch`);
   const session: SessionOptions = { backend: options.backend, threads: options.threads };
   const cur = float.clone();
   const g = cur.graph;
   const builder = new GraphBuilder(g);
-  const targets = targetsOf(cur);
-  const floatTargets = targetsOf(float);
-  const outNames = floatTargets.map((n) => n.output[0]);
-  const reference = await channelMeans(float, outNames, batches, input, session);
+  const targets = targetsOf({ ...state, model: cur });
+  const outNames = targets.map((t) => t.node.output[0]);
+  const reference = await channelMeans(float, outNames, batches, session);
   const corrections: Float64Array[] = [];
   const before: number[] = [];
+  let plan = state.plan!;
+  const qdqOutput = (q: OnnxModel, label: string): string => {
+    const n = q.graph.node.find((x) => x.name === label);
+    if (!n) throw new QuantlabError("MALFORMED_MODEL", `bias correction: ${label} is missing from the QDQ model`);
+    return n.output[0];
+  };
   for (let l = 0; l < targets.length; l++) {
-    const q = insertQdq(cur, activationParams, weights);
-    // insertQdq keeps the original nodes, in order: the l-th Conv/Gemm holding a DequantizeLinear'd weight.
-    const qNode = targetsOfQdq(q.model)[l];
-    const [mean] = await channelMeans(q.model, [qNode.output[0]], batches, input, session);
+    const q = materializeQdq({ ...state, model: cur, plan });
+    const [mean] = await channelMeans(q.model, [qdqOutput(q.model, targets[l].label)], batches, session);
     const ref = reference[l];
     if (mean.length !== ref.length) {
       throw new QuantlabError(
         "SHAPE_MISMATCH",
-        `bias correction: ${nodeLabel(targets[l])} has ${ref.length} float channels and ${mean.length} quantized`,
+        `bias correction: ${targets[l].label} has ${ref.length} float channels and ${mean.length} quantized`,
       );
     }
     const delta = new Float64Array(ref.length);
@@ -167,45 +163,102 @@ export async function correctBias(
     }
     before.push(abs / ref.length);
     corrections.push(delta);
-    applyCorrection(cur, builder, targets[l], delta);
+    const hadBias = !!targets[l].node.input[2];
+    plan = withCorrectedBias(plan, targets[l], applyCorrection(cur, builder, targets[l].node, delta), hadBias);
     options.onProgress?.(l + 1, targets.length);
   }
-  const qdq = insertQdq(cur, activationParams, weights);
-  const finalMeans = await channelMeans(
-    qdq.model,
-    targetsOfQdq(qdq.model).map((n) => n.output[0]),
-    batches,
-    input,
-    session,
-  );
   removeDeadNodes(g);
   cur.validate();
-  const layers = targets.map((n, l) => {
+  const qdq = materializeQdq({ ...state, model: cur, plan });
+  const finalMeans = await channelMeans(qdq.model, targets.map((t) => qdqOutput(qdq.model, t.label)), batches, session);
+  const layers = targets.map((t, l) => {
     let abs = 0;
     for (let c = 0; c < reference[l].length; c++) abs += Math.abs(finalMeans[l][c] - reference[l][c]);
     return {
-      node: nodeLabel(n, g.node.indexOf(n)),
+      node: t.label,
       channels: reference[l].length,
       meanAbsErrorBefore: before[l],
       meanAbsErrorAfter: abs / reference[l].length,
       correction: corrections[l],
     };
   });
-  return { model: cur, qdq, layers };
+  return { model: cur, plan, qdq, layers };
 }
 
-/** Conv/Gemm nodes of a QDQ model whose weight comes from a DequantizeLinear (the quantized ones). */
-function targetsOfQdq(model: OnnxModel): NodeProto[] {
-  const g = model.graph;
-  const ix = indexGraph(g);
-  return g.node.filter((n) => {
-    if (n.domain !== "" || (n.opType !== "Conv" && n.opType !== "Gemm")) return false;
-    const p = ix.producer.get(n.input[1]);
-    return p !== undefined && g.node[p].opType === "DequantizeLinear";
-  });
+/**
+ * The plan after a layer's bias was replaced by `bias`: its int32 entry follows the new tensor; a layer that had no
+ * bias gets an int32 entry when its weight is uniform and its input quantized (as the policy plans biases).
+ */
+function withCorrectedBias(
+  plan: QuantPlan,
+  target: { label: string; node: NodeProto },
+  bias: string,
+  hadBias: boolean,
+): QuantPlan {
+  const old = plan.biases.find((b) => b.node === target.label);
+  const weight = plan.get(target.node.input[1]);
+  const input = target.node.input[0];
+  const changes: Record<string, PlanEntry | null> = {};
+  if (old) changes[old.tensor] = null;
+  if ((old || !hadBias) && weight?.kind === "weight" && weight.quantizer.kind === "uniform") {
+    if (plan.get(input)?.kind === "activation") {
+      changes[bias] = {
+        kind: "bias",
+        tensor: bias,
+        role: "bias",
+        node: target.label,
+        weight: weight.tensor,
+        input,
+        bits: 32,
+      };
+    }
+  }
+  return Object.keys(changes).length ? plan.with(changes) : plan;
 }
 
-function applyCorrection(m: OnnxModel, b: GraphBuilder, n: NodeProto, delta: Float64Array): void {
+/**
+ * The bias-correction pass (stage `calibrated`): corrects the float biases on the first `count` calibration
+ * examples (default 512); the state's float model becomes the corrected one.
+ *
+ * @example
+ * ```ts
+ * import { biasCorrectionPass } from "./bias_correction.ts";
+ * const p = biasCorrectionPass({ count: 256 });
+ * if (p.stage !== "calibrated" || !p.toString().includes("256")) throw new Error(p.toString());
+ * ```
+ */
+export function biasCorrectionPass(options: { count?: number } = {}): PtqPass {
+  const count = options.count ?? 512;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new QuantlabError("INVALID_ARGUMENT", `biasCorrection count must be a positive integer, got ${count}`);
+  }
+  return {
+    name: "biasCorrection",
+    stage: "calibrated",
+    run(state: PtqState, ctx: PassContext): Promise<PtqState> {
+      return timedPass("biasCorrection", state, async () => {
+        if (!ctx.data) {
+          throw new QuantlabError("NOT_CALIBRATED", `${state.source.source}: bias correction needs calibrateOn(data)`);
+        }
+        const r = await correctBias(state, ctx.data, {
+          ...ctx.session,
+          count,
+          onProgress: (d, t) => ctx.progress(`bias correction ${d}/${t}`, d / t),
+        });
+        return {
+          patch: { model: r.model, plan: r.plan },
+          summary: `${r.layers.length} layers corrected on ${count} examples`,
+          details: r.layers,
+        };
+      });
+    },
+    toString: () => `biasCorrection(${count})`,
+  };
+}
+
+registerPass("biasCorrection", (o) => biasCorrectionPass(o as { count?: number }));
+
+function applyCorrection(m: OnnxModel, b: GraphBuilder, n: NodeProto, delta: Float64Array): string {
   const ix = indexGraph(m.graph);
   const old = n.input[2] ? ix.initializers.get(n.input[2]) : undefined;
   if (n.input[2] && (!old || old.dataType !== DataType.FLOAT)) {
@@ -227,4 +280,5 @@ function applyCorrection(m: OnnxModel, b: GraphBuilder, n: NodeProto, delta: Flo
   m.graph.initializer.push(makeTensorProto(name, next, [delta.length]));
   while (n.input.length < 2) n.input.push("");
   n.input[2] = name;
+  return name;
 }

@@ -30,6 +30,7 @@ import { attrFloat, attrInt, GraphBuilder, indexGraph, nodeLabel, removeDeadNode
 import type { OnnxModel } from "../onnx/model.ts";
 import type { GraphProto, NodeProto, TensorProto } from "../onnx/proto.ts";
 import { DataType, makeTensorProto, tensorValues } from "../onnx/tensor_data.ts";
+import { type PtqPass, type PtqState, registerPass, timedPass } from "./pass.ts";
 
 /** One equalized pair. */
 export interface EqualizedPair {
@@ -366,3 +367,33 @@ export function equalizeCrossLayer(model: OnnxModel, options: EqualizeOptions = 
     sweeps,
   };
 }
+
+/**
+ * The cross-layer equalization pass (stage `graph`, after BN folding): the float model becomes the equalized
+ * one; the pairs are recorded.
+ *
+ * @example
+ * ```ts
+ * import { equalizePass } from "./equalize.ts";
+ * if (equalizePass().stage !== "graph") throw new Error("bad");
+ * ```
+ */
+export function equalizePass(options: EqualizeOptions = {}): PtqPass {
+  return {
+    name: "equalize",
+    stage: "graph",
+    run(state: PtqState): Promise<PtqState> {
+      return timedPass("equalize", state, () => {
+        const r = equalizeCrossLayer(state.model, options);
+        return Promise.resolve({
+          patch: { model: r.model },
+          summary: `${r.pairs.length} pairs equalized in ${r.sweeps} sweeps`,
+          details: r.pairs,
+        });
+      });
+    },
+    toString: () => `equalize(${JSON.stringify(options)})`,
+  };
+}
+
+registerPass("equalize", (o) => equalizePass(o as EqualizeOptions));

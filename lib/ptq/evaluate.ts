@@ -1,6 +1,8 @@
 /**
- * Evaluating models on ONNX Runtime: top-1/top-5 accuracy, latency per batch, output KL divergence between two
- * models, per-layer SQNR between float and quantized activations, and model size.
+ * Evaluating models on ONNX Runtime: top-1/top-5 accuracy of classifiers on an {@link ImageDataset} (inputs
+ * preprocessed as the dataset declares), latency per batch, an output comparison of any two models with the same
+ * inputs and outputs over an {@link InputReader} ({@link compareOutputs}: SQNR, cosine similarity, max abs error,
+ * KL of 2-D logits, per graph output), per-layer SQNR between float and quantized activations, and model size.
  *
  * Accumulation is float64 throughout.
  *
@@ -8,6 +10,7 @@
  */
 import { QuantlabError } from "../errors.ts";
 import { batches, type ImageDataset } from "../data/batching.ts";
+import { asReader, type InputReader, type ReaderSource } from "../data/reader.ts";
 import { exposeValues } from "../onnx/capture.ts";
 import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
@@ -130,8 +133,8 @@ export interface Comparison {
 }
 
 /**
- * Compare two models with the same input and output names over a dataset: output KL divergence, max abs
- * difference, and per-layer SQNR of the intermediate values named in `layers` (which must exist in both; a QDQ
+ * Compare two single-input classifiers over a dataset: output KL divergence and max abs difference of the first
+ * output (see {@link compareOutputs} for any model and every output), and per-layer SQNR of the intermediate values named in `layers` (which must exist in both; a QDQ
  * model keeps the float model's activation names on its DequantizeLinear outputs).
  *
  * @example
@@ -171,24 +174,8 @@ export async function compareModels(
     });
     const x = r[out].data as Float32Array, y = q[out].data as Float32Array;
     const [n, c] = r[out].shape;
-    for (let i = 0; i < n; i++) {
-      let mx = -Infinity, my = -Infinity;
-      for (let j = 0; j < c; j++) {
-        mx = Math.max(mx, x[i * c + j]);
-        my = Math.max(my, y[i * c + j]);
-        maxAbs = Math.max(maxAbs, Math.abs(x[i * c + j] - y[i * c + j]));
-      }
-      let zx = 0, zy = 0;
-      for (let j = 0; j < c; j++) {
-        zx += Math.exp(x[i * c + j] - mx);
-        zy += Math.exp(y[i * c + j] - my);
-      }
-      const lx = Math.log(zx) + mx, ly = Math.log(zy) + my;
-      for (let j = 0; j < c; j++) {
-        const lp = x[i * c + j] - lx, lq = y[i * c + j] - ly;
-        kl += Math.exp(lp) * (lp - lq);
-      }
-    }
+    for (let i = 0; i < n * c; i++) maxAbs = Math.max(maxAbs, Math.abs(x[i] - y[i]));
+    kl += softmaxKlSum(x, y, n, c);
     images += n;
   }
   return {
@@ -198,6 +185,209 @@ export async function compareModels(
       name,
       sqnrDb: noise[k] === 0 ? Infinity : 10 * Math.log10(sig[k] / noise[k]),
     })),
+  };
+}
+
+/** How one graph output of an approximation differs from the reference's, over all batches of a reader. */
+export interface OutputDifference {
+  /** Output name. */
+  readonly name: string;
+  /** Shape of the output in the first batch. */
+  readonly shape: readonly number[];
+  /** Values compared (over all batches). */
+  readonly count: number;
+  /** `10 log10(sum ref^2 / sum (ref - approx)^2)` in dB; `Infinity` when identical. */
+  readonly sqnrDb: number;
+  /** `sum ref*approx / sqrt(sum ref^2 * sum approx^2)` over all values (1 when both are all zeros). */
+  readonly cosine: number;
+  /** Largest `|ref - approx|`. */
+  readonly maxAbsError: number;
+  /** Mean over rows of KL(softmax(ref) || softmax(approx)) in nats, for 2-D float outputs `[N, classes]` only. */
+  readonly meanKl?: number;
+}
+
+/** The result of {@link compareOutputs}. */
+export interface OutputComparison {
+  /** The reader's name. */
+  readonly data: string;
+  /** The reader's identity. */
+  readonly identity: string;
+  /** Batches run. */
+  readonly batches: number;
+  /** One entry per compared output, in the reference's graph order. */
+  readonly outputs: readonly OutputDifference[];
+}
+
+/** Options of {@link compareOutputs}. */
+export interface CompareOutputsOptions extends SessionOptions {
+  /** Outputs to compare (default: every graph output of the reference). */
+  readonly outputs?: readonly string[];
+  /** Images per batch when the data is a dataset (default 64). */
+  readonly batchSize?: number;
+  /** Stop after this many batches (default: all). */
+  readonly maxBatches?: number;
+}
+
+class Accumulator {
+  signal = 0;
+  noise = 0;
+  dot = 0;
+  approxPower = 0;
+  maxAbs = 0;
+  count = 0;
+  kl = 0;
+  rows = 0;
+  klValid = true;
+  shape: readonly number[] = [];
+
+  add(name: string, r: Tensor, q: Tensor): void {
+    if (r.shape.join() !== q.shape.join()) {
+      throw new QuantlabError(
+        "SHAPE_MISMATCH",
+        `compareOutputs: output "${name}" is [${r.shape}] in the reference but [${q.shape}] in the approximation`,
+      );
+    }
+    if (this.count === 0) this.shape = r.shape;
+    const x = r.data, y = q.data;
+    let s = 0, e = 0, d = 0, p = 0, m = this.maxAbs;
+    for (let i = 0; i < x.length; i++) {
+      const a = x[i], b = y[i], diff = a - b;
+      s += a * a;
+      e += diff * diff;
+      d += a * b;
+      p += b * b;
+      const ad = Math.abs(diff);
+      if (ad > m) m = ad;
+    }
+    this.signal += s;
+    this.noise += e;
+    this.dot += d;
+    this.approxPower += p;
+    this.maxAbs = m;
+    this.count += x.length;
+    if (r.rank === 2 && r.dtype === "float32" && q.dtype === "float32" && this.klValid) {
+      const [n, c] = r.shape;
+      this.kl += softmaxKlSum(x as Float32Array, y as Float32Array, n, c);
+      this.rows += n;
+    } else this.klValid = false;
+  }
+
+  result(name: string): OutputDifference {
+    const sqnrDb = this.noise === 0 ? Infinity : 10 * Math.log10(this.signal / this.noise);
+    const norm = Math.sqrt(this.signal * this.approxPower);
+    const cosine = norm === 0 ? (this.signal === 0 && this.approxPower === 0 ? 1 : 0) : this.dot / norm;
+    return {
+      name,
+      shape: this.shape,
+      count: this.count,
+      sqnrDb,
+      cosine,
+      maxAbsError: this.maxAbs,
+      ...(this.klValid && this.rows > 0 ? { meanKl: this.kl / this.rows } : {}),
+    };
+  }
+}
+
+/** Sum over rows of KL(softmax(x_i) || softmax(y_i)), float64 log-sum-exp, for `[n, c]` row-major logits. */
+function softmaxKlSum(x: Float32Array, y: Float32Array, n: number, c: number): number {
+  let kl = 0;
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity, my = -Infinity;
+    for (let j = 0; j < c; j++) {
+      mx = Math.max(mx, x[i * c + j]);
+      my = Math.max(my, y[i * c + j]);
+    }
+    let zx = 0, zy = 0;
+    for (let j = 0; j < c; j++) {
+      zx += Math.exp(x[i * c + j] - mx);
+      zy += Math.exp(y[i * c + j] - my);
+    }
+    const lx = Math.log(zx) + mx, ly = Math.log(zy) + my;
+    for (let j = 0; j < c; j++) {
+      const lp = x[i * c + j] - lx, lq = y[i * c + j] - ly;
+      kl += Math.exp(lp) * (lp - lq);
+    }
+  }
+  return kl;
+}
+
+/**
+ * Run a reference model and an approximation (quantized, pruned, re-exported, ...) on every batch of the same
+ * data and measure, per graph output: SQNR in dB, cosine similarity, max abs error, and for 2-D float outputs the
+ * mean KL divergence of their softmax. Works for any model with named inputs and outputs, several of each
+ * included; both models need the reference's inputs and the compared outputs. `data` is an {@link InputReader}
+ * (or anything {@link asReader} accepts: a dataset for a single-input model, an array of feeds). Accumulation is
+ * float64 over all values of all batches.
+ *
+ * @example A model against itself scaled by 1.01: SQNR = -20 log10(0.01) = 40 dB
+ * ```ts
+ * import { compareOutputs } from "./evaluate.ts";
+ * import { readerFromFeeds } from "../data/reader.ts";
+ * import { OnnxModel } from "../onnx/model.ts";
+ * import { emptyModel } from "../onnx/proto.ts";
+ * import { makeTensorProto } from "../onnx/tensor_data.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const scaled = (k: number) => {
+ *   const p = emptyModel(13);
+ *   p.graph.input.push({ name: "x", type: { tensorType: { elemType: 1, shape: [{ param: "N" }, { value: 3 }] } } });
+ *   p.graph.initializer.push(makeTensorProto("k", new Float32Array([k]), []));
+ *   p.graph.node.push({ input: ["x", "k"], output: ["y"], name: "mul", opType: "Mul", domain: "", attribute: [] });
+ *   p.graph.output.push({ name: "y" });
+ *   return OnnxModel.fromProto(p);
+ * };
+ * const data = readerFromFeeds([{ x: Tensor.from([1, -2, 3, 0.5, 4, -1], [2, 3]) }]);
+ * const c = await compareOutputs(scaled(1), scaled(1.01), data, { backend: "web", threads: 1 });
+ * if (Math.abs(c.outputs[0].sqnrDb - 40) > 1e-3 || c.outputs[0].cosine < 0.999999) throw new Error("bad");
+ * ```
+ */
+export async function compareOutputs(
+  reference: OnnxModel,
+  approx: OnnxModel,
+  data: InputReader | ReaderSource,
+  options: CompareOutputsOptions = {},
+): Promise<OutputComparison> {
+  const reader = asReader(data, reference, { batchSize: options.batchSize });
+  const approxInputs = [...indexGraph(approx.graph).inputs];
+  const missingInputs = reader.inputs.filter((n) => !approxInputs.includes(n));
+  if (missingInputs.length) {
+    throw new QuantlabError(
+      "INVALID_ARGUMENT",
+      `compareOutputs: ${approx.source} lacks input(s) ${missingInputs.join(", ")} of ${reference.source}`,
+    );
+  }
+  const outputs = options.outputs ?? reference.graph.output.map((o) => o.name);
+  if (outputs.length === 0) {
+    throw new QuantlabError("INVALID_ARGUMENT", `compareOutputs: no outputs to compare`);
+  }
+  for (const [m, what] of [[reference, "reference"], [approx, "approximation"]] as const) {
+    const have = new Set(m.graph.output.map((o) => o.name));
+    const missing = outputs.filter((o) => !have.has(o));
+    if (missing.length) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `compareOutputs: the ${what} ${m.source} has no graph output(s) ${missing.join(", ")} ` +
+          `(its outputs: ${[...have].join(", ")})`,
+      );
+    }
+  }
+  const sessionOptions: SessionOptions = { backend: options.backend, threads: options.threads, cache: options.cache };
+  const rs = await createSession(reference, sessionOptions);
+  const qs = await createSession(approx, sessionOptions);
+  const acc = outputs.map(() => new Accumulator());
+  let n = 0;
+  for await (const feeds of reader.batches()) {
+    if (options.maxBatches !== undefined && n >= options.maxBatches) break;
+    const r = await rs.run({ ...feeds }, outputs);
+    const q = await qs.run({ ...feeds }, outputs);
+    outputs.forEach((o, k) => acc[k].add(o, r[o], q[o]));
+    n++;
+  }
+  if (n === 0) throw new QuantlabError("EMPTY_TENSOR", `compareOutputs: ${reader.name} yielded no batches`);
+  return {
+    data: reader.name,
+    identity: reader.identity,
+    batches: n,
+    outputs: outputs.map((o, k) => acc[k].result(o)),
   };
 }
 

@@ -1,78 +1,116 @@
 /**
- * The fluent post-training quantization pipeline:
+ * The fluent post-training quantization pipeline over the model-level core: a policy makes the plan, an ordered
+ * list of passes transforms one immutable state, and materialization writes QDQ, trainable QDQ or QOperator.
  *
  * ```ts ignore
- * const report = await ptq(model)
- *   .weights(quantizer().int(8).symmetric().perChannel())
- *   .activations(quantizer().uint(8).asymmetric().calibrate(calibrate.minMax()))
- *   .calibrateOn(trainSet, { count: 1024 })
- *   .evaluate(testSet);
- * const bytes = await pipeline.export("qoperator");
+ * const run = ptq(model)
+ *   .weights(quantizer().int(4).symmetric().perChannel())
+ *   .activations(quantizer().uint(8).asymmetric())
+ *   .exclude("/classifier/*")
+ *   .override("/layer1/conv1/Conv", { bits: 8 })
+ *   .use(passes.equalize(), passes.biasCorrection({ count: 512 }))
+ *   .calibrateOn(trainSet, { count: 1024 });
+ * console.log(String(await run.plan()));   // the plan, a table
+ * const report = await run.evaluate(testSet);
+ * await run.save("qoperator", "model.int8.onnx");
  * ```
  *
- * Optional steps: `.equalize()` (cross-layer equalization after BN folding, equalize.ts) and `.biasCorrection()`
- * (empirical bias correction on the calibration images, bias_correction.ts).
- *
- * Builders are immutable; the quantized models are computed once per builder (on first `quantize()`,
- * `evaluate()` or `export()`) and reused.
+ * Builders are immutable; the state is computed once per builder (on first `plan()`, `quantize()`,
+ * `evaluate()`, `export()`) and calibration is cached across builders (calibrate_pass.ts), so variations of the
+ * weight quantizer, of weight-layer exclusions or of bias correction calibrate once.
  *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
 import { batches, type ImageDataset } from "../data/batching.ts";
-import { foldBatchNorm } from "../onnx/fold_bn.ts";
+import { asReader, type InputFeeds, type InputReader } from "../data/reader.ts";
 import { writeModelAtomic } from "../onnx/io.ts";
 import { OnnxModel } from "../onnx/model.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
-import { quantizer, QuantizerBuilder } from "../quant/quantizer.ts";
-import type { QuantParams } from "../quant/params.ts";
+import { QuantizerBuilder } from "../quant/quantizer.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { calibrateActivations, type CalibrationData, checkActivationQuantizer } from "./calibration.ts";
+import type { QuantParams } from "../quant/params.ts";
+import { isWeightQuantizer, type WeightQuantizer } from "../quant/weight_quantizer.ts";
+import { calibratePass } from "./calibrate_pass.ts";
+import { biasCorrectionPass, type CorrectedLayer } from "./bias_correction.ts";
+import { type EqualizedPair, type EqualizeOptions, equalizePass } from "./equalize.ts";
 import { compareModels, evaluateAccuracy, modelSize } from "./evaluate.ts";
-import { insertQdq, planActivations } from "./qdq.ts";
+import { foldBatchNormPass } from "./fold_pass.ts";
+import {
+  materializeQdq,
+  materializeTrainable,
+  type QdqModel,
+  type TrainableModel,
+  type TrainableOptions,
+} from "./materialize.ts";
+import { initialState, type PassContext, type PtqPass, type PtqState, timedPass } from "./pass.ts";
+import { QuantPlan } from "./plan.ts";
+import {
+  buildPlan,
+  checkPolicy,
+  type NodeMatcher,
+  type NodeOverride,
+  type Placement,
+  type QuantPolicy,
+} from "./policy.ts";
 import { type LoweringResult, lowerToQOperator } from "./qoperator.ts";
 import { PtqReport } from "./report.ts";
-import { equalizeCrossLayer, type EqualizedPair, type EqualizeOptions } from "./equalize.ts";
-import { correctBias, type CorrectedLayer } from "./bias_correction.ts";
+import { analyzeSensitivity, type SensitivityOptions, type SensitivityResult } from "./sensitivity.ts";
 
-/** Calibration source: a dataset (batched here) or batches of input tensors. */
-export type CalibrationSource = ImageDataset | CalibrationData;
+/**
+ * Calibration data: a labelled-image dataset, a reader of named inputs, batches of feeds (`{ input: tensor }`),
+ * or (single-input models) batches of input tensors.
+ */
+export type CalibrationSource = ImageDataset | InputReader | Iterable<InputFeeds> | Iterable<Tensor<"float32">>;
 
 interface PtqConfig {
   readonly model: OnnxModel;
-  readonly weights: QuantizerBuilder;
-  readonly activations: QuantizerBuilder;
+  readonly policy: QuantPolicy;
+  readonly plan?: QuantPlan | ((plan: QuantPlan) => QuantPlan);
   readonly fold: boolean;
+  readonly passes: readonly PtqPass[];
   readonly calibration?: CalibrationSource;
   readonly calibrationCount?: number;
   readonly batchSize: number;
   readonly session: SessionOptions;
-  readonly equalize?: EqualizeOptions;
-  readonly biasCorrection?: { readonly count: number };
+  readonly progress?: (message: string, fraction?: number) => void;
 }
 
 /** The quantized artefacts of a PTQ run. */
 export interface PtqModels {
-  /** The float model the quantization started from (BN folded if enabled). */
+  /** The final state (float model, plan, parameters, pass records). */
+  readonly state: PtqState;
+  /** The plan. */
+  readonly plan: QuantPlan;
+  /** The float model quantization started from (after graph passes; bias-corrected if that pass ran). */
   readonly float: OnnxModel;
   /** Fake-quantized model (QuantizeLinear/DequantizeLinear). */
   readonly qdq: OnnxModel;
-  /** Integer-operator model and what was left in float. */
+  /** Integer-operator model and what was left in float (lowered on first access). */
   readonly qoperator: LoweringResult;
   /** Activation parameters by tensor name. */
   readonly activationParams: ReadonlyMap<string, QuantParams>;
-  /** Weight parameters by initializer name. */
+  /** Uniform weight parameters by initializer name. */
   readonly weightParams: ReadonlyMap<string, QuantParams>;
-  /** Nominal weight bits. */
+  /** Largest nominal weight bits. */
   readonly weightBits: number;
-  /** Pairs equalized by `.equalize()`, if enabled. */
+  /** Storage bits per weight over the planned weights. */
+  readonly bitsPerWeight: number;
+  /** The materialized QDQ bookkeeping (fitted weight quantizers). */
+  readonly materialized: QdqModel;
+  /** Pairs equalized by the equalize pass, if it ran. */
   readonly equalization?: readonly EqualizedPair[];
-  /** Layers corrected by `.biasCorrection()`, if enabled. */
+  /** Layers corrected by the bias-correction pass, if it ran. */
   readonly biasCorrection?: readonly CorrectedLayer[];
 }
 
-function isDataset(x: CalibrationSource): x is ImageDataset {
-  return typeof x === "object" && x !== null && "pixels" in x && "labels" in x;
+function isDataset(x: unknown): x is ImageDataset {
+  return typeof x === "object" && x !== null && "pixels" in x && "labels" in x && "count" in x;
+}
+
+/** A reader over a calibration source for a model (typed errors for anything else; see data/reader.ts). */
+function toReader(source: CalibrationSource, model: OnnxModel, batchSize: number, count?: number): InputReader {
+  return asReader(source, model, { batchSize, count });
 }
 
 /**
@@ -84,11 +122,12 @@ function isDataset(x: CalibrationSource): x is ImageDataset {
  * import { OnnxModel } from "../onnx/model.ts";
  * import { emptyModel } from "../onnx/proto.ts";
  * import { quantizer } from "../quant/quantizer.ts";
- * const p = ptq(new OnnxModel(emptyModel(13))).weights(quantizer().int(4).perChannel());
- * if (!p.toString().includes("int4")) throw new Error(p.toString());
+ * const p = ptq(new OnnxModel(emptyModel(13))).weights(quantizer().int(4).perChannel()).exclude("/fc*");
+ * if (!p.toString().includes("int4") || !p.toString().includes("/fc*")) throw new Error(p.toString());
  * ```
  */
 export class PtqPipeline {
+  #state?: Promise<PtqState>;
   #models?: Promise<PtqModels>;
 
   /** Use {@link ptq}. */
@@ -98,30 +137,90 @@ export class PtqPipeline {
     return new PtqPipeline({ ...this.config, ...patch });
   }
 
-  /** Weight quantizer (uniform, per-tensor or per-channel; the channel axis is set per op). */
-  weights(q: QuantizerBuilder): PtqPipeline {
-    if (!(q instanceof QuantizerBuilder)) {
-      throw new QuantlabError("INVALID_ARGUMENT", "weights() expects a quantizer() builder");
-    }
-    if (q.config.granularity.kind === "group") {
-      throw new QuantlabError(
-        "UNSUPPORTED",
-        "weights(): per-group quantization has no QDQ form before opset 21; use per-channel",
-      );
-    }
-    if (q.config.bits > 8) {
-      throw new QuantlabError("UNSUPPORTED", `weights(): ${q.config.bits}-bit weights; QDQ export supports up to 8`);
-    }
-    return this.#with({ weights: q });
+  #policy(patch: Partial<QuantPolicy>): PtqPipeline {
+    const policy = { ...this.config.policy, ...patch };
+    checkPolicy(policy);
+    return this.#with({ policy });
   }
 
-  /** Activation quantizer (per-tensor, static; its calibrator observes the calibration data). */
+  /** The policy the plan is built from. */
+  get policy(): QuantPolicy {
+    return this.config.policy;
+  }
+
+  /** Default weight quantizer: any family (uniform, non-uniform, binary, ternary, k-means, product). */
+  weights(q: WeightQuantizer): PtqPipeline {
+    if (!isWeightQuantizer(q)) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        "weights() expects a weight quantizer (quantizer(), nonUniform(), ...)",
+      );
+    }
+    return this.#policy({ weights: q });
+  }
+
+  /** Default activation quantizer (per-tensor, static, at most 8 bits; its calibrator observes the data). */
   activations(q: QuantizerBuilder): PtqPipeline {
     if (!(q instanceof QuantizerBuilder)) {
       throw new QuantlabError("INVALID_ARGUMENT", "activations() expects a quantizer() builder");
     }
-    checkActivationQuantizer(q);
-    return this.#with({ activations: q });
+    return this.#policy({ activations: q });
+  }
+
+  /** Merge policy fields (see policy.ts). */
+  withPolicy(patch: QuantPolicy): PtqPipeline {
+    return this.#policy(patch);
+  }
+
+  /** Activation placement: `"all"` (default), `"relu"`, `"weight-inputs"` or a predicate. */
+  placement(p: Placement): PtqPipeline {
+    return this.#policy({ placement: p });
+  }
+
+  /** Quantize the network input(s) (`true`, default), keep them float (`false`), or use this quantizer. */
+  input(q: boolean | QuantizerBuilder): PtqPipeline {
+    return this.#policy({ input: q });
+  }
+
+  /** Quantize only these op types. */
+  opTypes(types: readonly string[]): PtqPipeline {
+    return this.#policy({ opTypes: [...types] });
+  }
+
+  /** Keep these nodes in float (names, globs, RegExps or predicates); adds to earlier exclusions. */
+  exclude(...nodes: NodeMatcher[]): PtqPipeline {
+    return this.#policy({ exclude: [...(this.config.policy.exclude ?? []), ...nodes] });
+  }
+
+  /** Per-node settings (later overrides win). */
+  override(match: NodeMatcher, set: NodeOverride): PtqPipeline {
+    return this.#policy({ overrides: [...(this.config.policy.overrides ?? []), { match, set }] });
+  }
+
+  /** First and last weight layers (and the activations entering and leaving them) at `bits` (default 8). */
+  firstLast(bits = 8): PtqPipeline {
+    return this.#policy({ firstLast: { bits } });
+  }
+
+  /**
+   * Use an explicit plan (e.g. loaded from JSON; it must name tensors of the prepared float graph), or edit the
+   * policy's plan with a function.
+   */
+  withPlan(plan: QuantPlan | ((plan: QuantPlan) => QuantPlan)): PtqPipeline {
+    if (!(plan instanceof QuantPlan) && typeof plan !== "function") {
+      throw new QuantlabError("INVALID_ARGUMENT", "withPlan() expects a QuantPlan or a function editing one");
+    }
+    return this.#with({ plan });
+  }
+
+  /** Add passes (run by stage: graph passes before the plan, then calibration, then the rest, each in order). */
+  use(...passes: PtqPass[]): PtqPipeline {
+    for (const p of passes) {
+      if (!p || typeof p.run !== "function" || !["graph", "calibrate", "calibrated"].includes(p.stage)) {
+        throw new QuantlabError("INVALID_ARGUMENT", "use() expects passes (objects with name, stage and run)");
+      }
+    }
+    return this.#with({ passes: [...this.config.passes, ...passes] });
   }
 
   /** Fold BatchNormalization into Conv/Gemm first (default true). */
@@ -129,31 +228,26 @@ export class PtqPipeline {
     return this.#with({ fold: on });
   }
 
-  /**
-   * Cross-layer equalization (Nagel et al. 2019) of Conv-ReLU-Conv and Gemm-ReLU-Gemm pairs after BN folding
-   * (default off; `false` turns it off again). Float outputs are unchanged; see equalize.ts.
-   */
+  /** Cross-layer equalization after BN folding (a graph pass; `false` removes it). */
   equalize(on: boolean | EqualizeOptions = true): PtqPipeline {
-    return this.#with({ equalize: on === false ? undefined : on === true ? {} : on });
+    const rest = this.config.passes.filter((p) => p.name !== "equalize");
+    return this.#with({ passes: on === false ? rest : [...rest, equalizePass(on === true ? {} : on)] });
   }
 
-  /**
-   * Empirical bias correction of every quantized Conv/Gemm on the first `count` calibration images (default
-   * 512; default off, `false` turns it off again); see bias_correction.ts.
-   */
+  /** Empirical bias correction on the first `count` calibration examples (default 512; `false` removes it). */
   biasCorrection(on: boolean | { count?: number } = true): PtqPipeline {
-    if (on === false) return this.#with({ biasCorrection: undefined });
-    const count = on === true ? 512 : on.count ?? 512;
-    if (!Number.isInteger(count) || count < 1) {
-      throw new QuantlabError("INVALID_ARGUMENT", `biasCorrection count must be a positive integer, got ${count}`);
-    }
-    return this.#with({ biasCorrection: { count } });
+    const rest = this.config.passes.filter((p) => p.name !== "biasCorrection");
+    return this.#with({ passes: on === false ? rest : [...rest, biasCorrectionPass(on === true ? {} : on)] });
   }
 
-  /** Calibration data: a dataset (first `count` images, default 1024) or batches of input tensors. */
+  /** Calibration data and how many examples to use (default 1024 of a dataset; all of a reader). */
   calibrateOn(data: CalibrationSource, options: { count?: number } = {}): PtqPipeline {
-    if (!data || typeof data !== "object") {
-      throw new QuantlabError("INVALID_ARGUMENT", "calibrateOn() expects a dataset or batches");
+    // Typed errors now rather than at quantize() (one-shot iterables are left alone: converting consumes them).
+    if (typeof data !== "object" || data === null || isDataset(data) || Array.isArray(data)) {
+      toReader(data, this.config.model, this.config.batchSize);
+    }
+    if (options.count !== undefined && !(Number.isInteger(options.count) && options.count >= 1)) {
+      throw new QuantlabError("INVALID_ARGUMENT", `calibrateOn count must be a positive integer, got ${options.count}`);
     }
     return this.#with({ calibration: data, calibrationCount: options.count });
   }
@@ -163,7 +257,7 @@ export class PtqPipeline {
     return this.#with({ session: { ...this.config.session, ...options } });
   }
 
-  /** Batch size for calibration and evaluation (default 64). */
+  /** Batch size for datasets in calibration and evaluation (default 64). */
   batchSize(n: number): PtqPipeline {
     if (!Number.isInteger(n) || n < 1) {
       throw new QuantlabError("INVALID_ARGUMENT", `batchSize must be a positive integer, got ${n}`);
@@ -171,64 +265,109 @@ export class PtqPipeline {
     return this.#with({ batchSize: n });
   }
 
-  /** Calibrate and build the QDQ and QOperator models (computed once per pipeline object). */
+  /** Progress reports (message, fraction when known) from every pass. */
+  onProgress(fn: (message: string, fraction?: number) => void): PtqPipeline {
+    return this.#with({ progress: fn });
+  }
+
+  /** The pass list in run order. */
+  passList(): PtqPass[] {
+    const c = this.config;
+    const graph = [...(c.fold ? [foldBatchNormPass()] : []), ...c.passes.filter((p) => p.stage === "graph")];
+    const cal = c.passes.filter((p) => p.stage === "calibrate");
+    const rest = c.passes.filter((p) => p.stage === "calibrated");
+    return [...graph, ...(cal.length ? cal : [calibratePass()]), ...rest];
+  }
+
+  #context(): PassContext {
+    const c = this.config;
+    const dataset = c.calibration && isDataset(c.calibration);
+    const count = c.calibrationCount ?? (dataset ? 1024 : undefined);
+    return {
+      data: c.calibration ? toReader(c.calibration, c.model, c.batchSize, dataset ? count : undefined) : undefined,
+      count: dataset ? undefined : count,
+      session: c.session,
+      progress: c.progress ?? (() => {}),
+    };
+  }
+
+  /** Run the passes (once per pipeline object) and return the final state. */
+  state(): Promise<PtqState> {
+    this.#state ??= this.#run();
+    return this.#state;
+  }
+
+  async #run(): Promise<PtqState> {
+    const c = this.config;
+    const ctx = this.#context();
+    let state = initialState(c.model);
+    const list = this.passList();
+    let planned = false;
+    for (const pass of list) {
+      if (!planned && pass.stage !== "graph") {
+        state = await timedPass("plan", state, () => {
+          let plan = buildPlan(state.model, c.policy);
+          if (c.plan instanceof QuantPlan) plan = checkPlanFits(c.plan, state.model);
+          else if (c.plan) plan = checkPlanFits(c.plan(plan), state.model);
+          return Promise.resolve({
+            patch: { plan },
+            summary: `${plan.weights.length} weights, ${plan.observed.length} observed activations`,
+          });
+        });
+        planned = true;
+      }
+      ctx.progress(`pass ${pass.name}`);
+      state = await pass.run(state, ctx);
+    }
+    return state;
+  }
+
+  /** The plan on the prepared float graph (after graph passes such as BN folding). */
+  async plan(): Promise<QuantPlan> {
+    const s = await this.state();
+    return s.plan!;
+  }
+
+  /** Calibrate, run every pass and build the QDQ model (computed once per pipeline object). */
   quantize(): Promise<PtqModels> {
     this.#models ??= this.#quantize();
     return this.#models;
   }
 
   async #quantize(): Promise<PtqModels> {
-    const c = this.config;
-    if (!c.calibration) throw new QuantlabError("NOT_CALIBRATED", "ptq(): call calibrateOn(data) before quantizing");
-    const folded = c.fold ? foldBatchNorm(c.model).model : c.model;
-    const eq = c.equalize ? equalizeCrossLayer(folded, c.equalize) : undefined;
-    const float = eq ? eq.model : folded;
-    const plan = planActivations(float);
-    const images = (ds: ImageDataset, count: number, bs: number): Generator<Tensor<"float32">> =>
-      (function* () {
-        for (const b of batches(ds, { batchSize: bs, count: Math.min(count, ds.count) })) yield b.x;
-      })();
-    let data: CalibrationData = isDataset(c.calibration)
-      ? images(c.calibration, c.calibrationCount ?? 1024, c.batchSize)
-      : c.calibration;
-    let bcData: Tensor<"float32">[] | undefined;
-    if (c.biasCorrection && !isDataset(c.calibration)) {
-      // Batches may be a one-shot iterable: keep them for the bias-correction passes.
-      const all: Tensor<"float32">[] = [];
-      for await (const x of data as AsyncIterable<Tensor<"float32">>) all.push(x);
-      data = all;
-      bcData = [];
-      let n = 0;
-      for (const x of all) {
-        if (n >= c.biasCorrection.count) break;
-        bcData.push(x);
-        n += x.shape[0];
-      }
-    }
-    const act = await calibrateActivations(float, plan, data, c.activations, c.session);
-    let q;
-    let corrected: readonly CorrectedLayer[] | undefined;
-    if (c.biasCorrection) {
-      const bc = await correctBias(
-        float,
-        act,
-        c.weights,
-        bcData ?? images(c.calibration as ImageDataset, c.biasCorrection.count, c.batchSize),
-        c.session,
-      );
-      q = bc.qdq;
-      corrected = bc.layers;
-    } else q = insertQdq(float, act, c.weights);
+    const state = await this.state();
+    const q = materializeQdq(state);
+    let lowered: LoweringResult | undefined;
     return {
-      float,
+      state,
+      plan: state.plan!,
+      float: state.model,
       qdq: q.model,
-      qoperator: lowerToQOperator(q.model),
+      get qoperator() {
+        lowered ??= lowerToQOperator(q.model);
+        return lowered;
+      },
       activationParams: q.activationParams,
       weightParams: q.weightParams,
       weightBits: q.weightBits,
-      equalization: eq?.pairs,
-      biasCorrection: corrected,
+      bitsPerWeight: q.bitsPerWeight,
+      materialized: q,
+      equalization: state.records.find((r) => r.pass === "equalize")?.details as EqualizedPair[] | undefined,
+      biasCorrection: state.records.find((r) => r.pass === "biasCorrection")?.details as CorrectedLayer[] | undefined,
     };
+  }
+
+  /**
+   * Sensitivity analysis of this recipe (see sensitivity.ts): per-group "only this" / "all but this" metrics,
+   * weights-only vs activations-only, per-activation SQNR; `result.exclusions()` feeds `exclude(...)`.
+   */
+  async sensitivity(data: ImageDataset | InputReader, options: SensitivityOptions = {}): Promise<SensitivityResult> {
+    return analyzeSensitivity(await this.state(), data, { ...this.config.session, ...options });
+  }
+
+  /** The trainable fake-quantized graph of the final state (QAT, AdaRound, ZeroQ level 2 start here). */
+  async trainable(options: TrainableOptions = {}): Promise<TrainableModel> {
+    return materializeTrainable(await this.state(), options);
   }
 
   /**
@@ -247,20 +386,21 @@ export class PtqPipeline {
       rows.push({ model: name, top1: r.top1, top5: r.top5, msPerBatch: r.msPerBatch, bytes: modelSize(model).bytes });
     }
     const count = Math.min(options.limit ?? testSet.count, testSet.count);
-    const layers = [...m.activationParams.keys()].filter((k) => m.float.graph.node.some((n) => n.output.includes(k)));
+    const layers = m.plan.observed.filter((k) => m.float.graph.node.some((n) => n.output.includes(k)));
     const cmp = await compareModels(m.float, m.qdq, testSet, {
       ...opts,
       limit: Math.min(count, options.sqnrImages ?? 256),
       layers,
     });
     const lsb = await this.#qoperatorLsb(m, testSet, Math.min(count, options.sqnrImages ?? 256));
+    const policy = this.config.policy;
     return new PtqReport({
       dataset: testSet.name,
       count,
       backend,
       batchSize: this.config.batchSize,
-      weights: this.config.weights.toString(),
-      activations: this.config.activations.toString(),
+      weights: String(policy.weights ?? m.plan.weights[0]?.quantizer ?? "none"),
+      activations: String(policy.activations ?? m.plan.activations[0]?.quantizer ?? "none"),
       weightBits: m.weightBits,
       rows,
       outputKl: cmp.outputKl,
@@ -298,21 +438,55 @@ export class PtqPipeline {
   /** Export and write atomically to `path`; refuses to overwrite the source model file. */
   async save(format: "qdq" | "qoperator", path: string): Promise<void> {
     const bytes = await this.export(format);
-    await writeModelAtomic(path, bytes, { inputs: [this.config.model.source] });
+    await writeModelAtomic(path, bytes, { sources: [this.config.model.origin] });
   }
 
   /** Readable description of the recipe. */
   toString(): string {
     const c = this.config;
-    return `ptq(${c.model.source}) weights=${c.weights} activations=${c.activations} foldBN=${c.fold}` +
-      (c.equalize ? " equalize=true" : "") +
-      (c.biasCorrection ? ` biasCorrection=true(${c.biasCorrection.count})` : "");
+    const passes = this.passList().map((p) => p.toString()).join(" -> ");
+    return `ptq(${c.model.source}) ${
+      // describePolicy via the plan's policy string keeps one wording
+      policyWords(c.policy)} passes: ${passes}${c.plan ? " (explicit plan)" : ""}`;
   }
 }
 
+function policyWords(p: QuantPolicy): string {
+  const parts: string[] = [];
+  parts.push(`weights=${String(p.weights)}`, `activations=${String(p.activations)}`);
+  if (p.placement) parts.push(`placement=${typeof p.placement === "function" ? "<predicate>" : p.placement}`);
+  if (p.input !== undefined) parts.push(`input=${String(p.input)}`);
+  if (p.opTypes) parts.push(`opTypes=[${p.opTypes}]`);
+  if (p.exclude?.length) {
+    parts.push(`exclude=[${p.exclude.map((m) => typeof m === "function" ? "<predicate>" : String(m))}]`);
+  }
+  if (p.overrides?.length) parts.push(`overrides=${p.overrides.length}`);
+  if (p.firstLast) parts.push(`firstLast=${p.firstLast.bits}`);
+  return parts.join(" ");
+}
+
+/** Check that an explicit plan names tensors of the prepared graph. */
+function checkPlanFits(plan: QuantPlan, model: OnnxModel): QuantPlan {
+  if (!(plan instanceof QuantPlan)) {
+    throw new QuantlabError("INVALID_ARGUMENT", "withPlan(fn): the function must return a QuantPlan");
+  }
+  const g = model.graph;
+  const values = new Set<string>([...g.input.map((v) => v.name), ...g.initializer.map((t) => t.name)]);
+  for (const n of g.node) for (const o of n.output) values.add(o);
+  for (const e of plan.entries) {
+    if (!values.has(e.tensor)) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `plan entry "${e.tensor}" (${e.role}) names no tensor of ${model.source} after graph passes`,
+      );
+    }
+  }
+  return plan;
+}
+
 /**
- * Start a PTQ recipe: defaults are int8 symmetric per-channel weights and uint8 asymmetric min-max
- * activations (ONNX Runtime's defaults), BN folding on, batch 64, native ORT when it loads.
+ * Start a PTQ recipe: int8 symmetric per-channel weights and uint8 asymmetric min-max activations (ONNX
+ * Runtime's defaults) placed as ONNX Runtime does, BN folding on, batch 64, native ORT when it loads.
  *
  * @example
  * ```ts
@@ -323,17 +497,23 @@ export class PtqPipeline {
  * if (!p.toString().includes("per-channel")) throw new Error(p.toString());
  * ```
  */
-export function ptq(model: OnnxModel | Uint8Array): PtqPipeline {
+export function ptq(model: OnnxModel | Uint8Array, policy: QuantPolicy = {}): PtqPipeline {
   const m = model instanceof Uint8Array ? OnnxModel.decode(model) : model;
   if (!(m instanceof OnnxModel)) {
     throw new QuantlabError("INVALID_ARGUMENT", "ptq() expects an OnnxModel or ONNX bytes");
   }
-  return new PtqPipeline({
-    model: m,
-    weights: quantizer().int(8).symmetric().perChannel(),
-    activations: quantizer().uint(8).asymmetric(),
-    fold: true,
-    batchSize: 64,
-    session: {},
-  });
+  const full: QuantPolicy = {
+    ...policy,
+    weights: policy.weights ?? quantizerDefaults().weights,
+    activations: policy.activations ?? quantizerDefaults().activations,
+  };
+  checkPolicy(full);
+  return new PtqPipeline({ model: m, policy: full, fold: true, passes: [], batchSize: 64, session: {} });
+}
+
+function quantizerDefaults(): { weights: QuantizerBuilder; activations: QuantizerBuilder } {
+  return {
+    weights: new QuantizerBuilder().int(8).symmetric().perChannel(),
+    activations: new QuantizerBuilder().uint(8).asymmetric(),
+  };
 }

@@ -22,7 +22,7 @@ import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { runAffineRound } from "../tensor/simd.ts";
 import type { QuantParams } from "./params.ts";
-import { describeGranularity, resolveGranularity } from "./params.ts";
+import { checkSlotRepresentable, describeGranularity, resolveGranularity } from "./params.ts";
 import { checkRoundingMode, type RoundingMode } from "./rounding.ts";
 import { forEachRun } from "./slots.ts";
 
@@ -65,6 +65,8 @@ function checkParamsFor(p: QuantParams, shape: readonly number[], name: string):
         `shape [${shape}] with ${describeGranularity(p.granularity)} quantization needs ${slots}`,
     );
   }
+  // Every kernel output is (q - z) * S for q in [qmin, qmax]: finite grid ends mean finite outputs.
+  for (let i = 0; i < slots; i++) checkSlotRepresentable(p.scale[i], p.zeroPoint[i], p.qmin, p.qmax, name, i);
 }
 
 function throwNonFinite(x: Float32Array, name: string): never {

@@ -1,5 +1,6 @@
 /**
- * Uniform affine quantization: parameters, kernels, rounding, the fluent builder and error measures.
+ * Uniform affine quantization: parameters, kernels, rounding, the fluent builder and error measures; the
+ * weight-quantizer contract every tensor-level quantizer implements; bit accounting.
  *
  * @module
  */
@@ -8,4 +9,6 @@ export * from "./rounding.ts";
 export * from "./affine.ts";
 export * from "./quantizer.ts";
 export * from "./metrics.ts";
+export * from "./accounting.ts";
+export * from "./weight_quantizer.ts";
 export { forEachSegment, slotMinMax } from "./slots.ts";

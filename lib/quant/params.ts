@@ -142,8 +142,46 @@ export function paramsFromRange(
       const z = qmin - roundEven(f(minNeg / s));
       zeroPoint[i] = Math.min(qmax, Math.max(qmin, z));
     }
+    checkSlotRepresentable(scale[i], zeroPoint[i], qmin, qmax, name, i, `range [${lo}, ${hi}]`);
   }
   return { ...schemeOf(scheme), qmin, qmax, scale, zeroPoint, granularity };
+}
+
+/**
+ * Throw `NON_FINITE` unless slot `i`'s scale is finite and positive and both ends of its grid,
+ * `(qmin - z) * S` and `(qmax - z) * S`, are finite float32 values: a finite range wider than float32 can hold
+ * (e.g. `[-3e38, 3e38]`) would otherwise give an infinite scale or infinite dequantized values.
+ *
+ * @example
+ * ```ts
+ * import { checkSlotRepresentable } from "./params.ts";
+ * checkSlotRepresentable(0.1, 0, -128, 127, "w", 0); // passes
+ * try {
+ *   checkSlotRepresentable(3e36, 0, -128, 127, "w", 0);
+ *   throw new Error("should fail");
+ * } catch (e) {
+ *   if ((e as { code?: string }).code !== "NON_FINITE") throw e;
+ * }
+ * ```
+ */
+export function checkSlotRepresentable(
+  scale: number,
+  zeroPoint: number,
+  qmin: number,
+  qmax: number,
+  name: string,
+  i: number,
+  from = "parameters",
+): void {
+  const f = Math.fround;
+  const lo = f((qmin - zeroPoint) * scale), hi = f((qmax - zeroPoint) * scale);
+  if (!(scale > 0 && Number.isFinite(scale) && Number.isFinite(lo) && Number.isFinite(hi))) {
+    throw new QuantlabError(
+      "NON_FINITE",
+      `${name}: slot ${i} (${from}) gives scale ${scale} and zero point ${zeroPoint}, whose grid [${lo}, ${hi}] ` +
+        `is not finite in float32; the range is wider than float32 can represent`,
+    );
+  }
 }
 
 function roundEven(x: number): number {

@@ -5,13 +5,30 @@
  * recipe; `fit(data)` (static calibration) gives a {@link FittedQuantizer}
  * with parameters, and a dynamic builder computes parameters on every call.
  *
+ * The builder is also a {@link WeightQuantizer} (kind `"uniform"`): `fitWeights(w, { axis })` fits one weight
+ * tensor and returns {@link UniformWeights}. Per-channel builders take the op's output-channel `axis` given there
+ * (it overrides their own); per-tensor builders ignore it; per-group builders keep their own block axis (the
+ * blocks run along the reduction axis, not the output-channel axis) and their `affine` parameters have granularity
+ * `"group"` (stored as QDQ only by opset 21 blocked quantization; lib/ptq keeps such weights as fake-quantized
+ * floats). `toRecipe()` writes the configuration, calibrator included, as JSON; {@link uniformFromRecipe} reads it.
+ *
  * @module
  */
 import { checkBits, QuantlabError } from "../errors.ts";
-import type { Calibrator, Observer } from "../calibrate/observer.ts";
+import type { Calibrator, CalibratorRecipe, Observer } from "../calibrate/observer.ts";
 import { minMax } from "../calibrate/min_max.ts";
+import { calibratorFromRecipe, calibratorRecipe } from "../calibrate/recipe.ts";
 import { asFloatTensor, type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { dequantizeTensor, fakeQuantizeTensor, quantizeTensor } from "./affine.ts";
+import {
+  checkWeights,
+  type EncodedWeights,
+  FittedWeightsBase,
+  recipeConfig,
+  type WeightFitOptions,
+  type WeightQuantizer,
+  type WeightQuantizerRecipe,
+} from "./weight_quantizer.ts";
 import type { Granularity, QuantParams, QuantScheme } from "./params.ts";
 import { describeGranularity, paramsFromRange, resolveGranularity } from "./params.ts";
 import type { RoundingMode } from "./rounding.ts";
@@ -86,7 +103,9 @@ function describe(c: QuantizerConfig): string {
  * if (params.scale.length !== 2 || values.shape.join() !== "2,3") throw new Error("bad");
  * ```
  */
-export class QuantizerBuilder {
+export class QuantizerBuilder implements WeightQuantizer {
+  /** The weight-quantizer family. */
+  readonly kind = "uniform" as const;
   /** The full configuration. */
   readonly config: QuantizerConfig;
 
@@ -271,6 +290,45 @@ export class QuantizerBuilder {
     return { rounding: this.config.rounding, seed: this.config.seed, name };
   }
 
+  /** The bit width (a {@link WeightQuantizer}'s nominal bits per weight). */
+  get nominalBits(): number {
+    return this.config.bits;
+  }
+
+  /**
+   * Fit to one weight tensor (see the module doc for how `axis` applies per granularity). The parameters are those
+   * of `fit(w)` (static) or `paramsFor(w)` (dynamic), so `fakeQuantize()` equals `fakeQuantize(w).values` bit for
+   * bit. Throws `NON_FINITE`, `EMPTY_TENSOR`, `AXIS_OUT_OF_RANGE` naming the tensor.
+   */
+  fitWeights(w: Tensor<"float32">, options: WeightFitOptions = {}): UniformWeights {
+    const { name, axis } = checkWeights(w, options);
+    const b = this.config.granularity.kind === "channel" && axis !== undefined ? this.perChannel(axis) : this;
+    const params = b.config.dynamic ? b.paramsFor(w, undefined, name) : b.fit(w, undefined, name).params;
+    return new UniformWeights(b.config, params, w, name);
+  }
+
+  /**
+   * The configuration as JSON (calibrator included, as its `{ name, options }`); throws `UNSUPPORTED` for a
+   * hand-made calibrator without `toRecipe()`.
+   */
+  toRecipe(): WeightQuantizerRecipe {
+    const c = this.config;
+    return {
+      kind: "uniform",
+      config: {
+        bits: c.bits,
+        signed: c.signed,
+        symmetric: c.symmetric,
+        range: c.range,
+        granularity: { ...c.granularity },
+        rounding: c.rounding,
+        seed: c.seed,
+        calibrator: calibratorRecipe(c.calibrator),
+        dynamic: c.dynamic,
+      },
+    };
+  }
+
   /** Readable one-line description. */
   toString(): string {
     return describe(this.config);
@@ -331,6 +389,114 @@ export class FittedQuantizer {
   [Symbol.for("Jupyter.display")](): Record<string, string> {
     return { "text/plain": this.toString() };
   }
+}
+
+/**
+ * Uniform affine weights fitted by {@link QuantizerBuilder.fitWeights}: `affine` holds the parameters; codes are
+ * `quantizeTensor`'s (int8, uint8 or int32); the stored tables are the float32 scales, plus the zero points when the
+ * scheme is asymmetric (symmetric zero points follow from the scheme).
+ *
+ * @example
+ * ```ts
+ * import { quantizer } from "./quantizer.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const w = Tensor.from([0.1, -0.2, 0.3, 1, -2, 4], [2, 3]);
+ * const fw = quantizer().int(4).perChannel().fitWeights(w, { axis: 0, name: "fc.weight" });
+ * if (fw.decode(fw.encode()).toArray().join() !== fw.fakeQuantize().toArray().join()) throw new Error("bad");
+ * if (fw.affine.scale.length !== 2 || fw.bitsPerWeight() !== 4 + (2 * 32) / 6) throw new Error("bad bits");
+ * ```
+ */
+export class UniformWeights extends FittedWeightsBase {
+  /** The fitted parameters. */
+  override readonly affine: QuantParams;
+
+  /** Use {@link QuantizerBuilder.fitWeights}. */
+  constructor(
+    /** The recipe (with the channel axis actually used). */
+    readonly config: QuantizerConfig,
+    params: QuantParams,
+    fittedOn: Tensor<"float32">,
+    name: string,
+  ) {
+    const g = params.granularity;
+    super("uniform", fittedOn, g.kind === "tensor" ? undefined : g.axis, name);
+    this.affine = params;
+  }
+
+  /** The same parameters as a {@link FittedQuantizer} (quantize, dequantize any tensor of this shape). */
+  get fitted(): FittedQuantizer {
+    return new FittedQuantizer(this.config, this.affine);
+  }
+
+  #kernel() {
+    return { rounding: this.config.rounding, seed: this.config.seed, name: this.name };
+  }
+
+  /** `fakeQuantizeTensor` with the fitted parameters. */
+  protected fake(t: Tensor<"float32">): Tensor<"float32"> {
+    return fakeQuantizeTensor(t, this.affine, this.#kernel());
+  }
+
+  /** `quantizeTensor` codes and the scales (and asymmetric zero points). */
+  protected codes(t: Tensor<"float32">): Pick<EncodedWeights, "codes" | "tables"> {
+    const codes = quantizeTensor(t, this.affine, this.#kernel()) as EncodedWeights["codes"];
+    const p = this.affine;
+    return {
+      codes,
+      tables: p.symmetric ? { scale: p.scale.slice() } : { scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice() },
+    };
+  }
+
+  /** `dequantizeTensor` with the stored scales (and zero points). */
+  protected values(e: EncodedWeights): Tensor<"float32"> {
+    const p = this.affine, n = p.scale.length;
+    const scale = this.table(e, "scale", Float32Array, n);
+    const zeroPoint = p.symmetric ? p.zeroPoint : this.table(e, "zeroPoint", Int32Array, n);
+    return dequantizeTensor(e.codes, { ...p, scale, zeroPoint }, { name: this.name });
+  }
+
+  /** `bits` per code plus a float32 scale per slot (and a `bits`-bit zero point per slot when asymmetric). */
+  bitsPerWeight(): number {
+    const p = this.affine, slots = p.scale.length;
+    let n = 1;
+    for (const d of this.shape) n *= d;
+    return p.bits + (slots * 32 + (p.symmetric ? 0 : slots * p.bits)) / n;
+  }
+
+  /** The recipe with the fitted shape and first scales. */
+  toString(): string {
+    return `${this.fitted.toString()} on ${this.name} [${this.shape}]`;
+  }
+}
+
+/**
+ * Rebuild a uniform quantizer from {@link QuantizerBuilder.toRecipe}'s JSON (each setting validated as the builder
+ * methods do; `INVALID_ARGUMENT` for a recipe of another kind).
+ *
+ * @example
+ * ```ts
+ * import { quantizer, uniformFromRecipe } from "./quantizer.ts";
+ * import { percentile } from "../calibrate/percentile.ts";
+ * const q = quantizer().uint(4).asymmetric().perChannel(1).calibrate(percentile({ percentile: 99 }));
+ * const back = uniformFromRecipe(JSON.parse(JSON.stringify(q.toRecipe())));
+ * if (back.toString() !== q.toString()) throw new Error(back.toString());
+ * ```
+ */
+export function uniformFromRecipe(recipe: WeightQuantizerRecipe): QuantizerBuilder {
+  const c = recipeConfig(recipe, "uniform");
+  let q = quantizer();
+  q = c.signed === false ? q.uint(c.bits as number) : q.int(c.bits as number);
+  q = c.symmetric === false ? q.asymmetric() : q.symmetric((c.range ?? "restricted") as "restricted" | "full");
+  const g = (c.granularity ?? { kind: "tensor" }) as Granularity;
+  if (g.kind === "channel") q = q.perChannel(g.axis);
+  else if (g.kind === "group") q = q.perGroup(g.groupSize, g.axis);
+  else if (g.kind !== "tensor") {
+    throw new QuantlabError("INVALID_ARGUMENT", `uniform recipe: unknown granularity ${JSON.stringify(g)}`);
+  }
+  q = q.rounding((c.rounding ?? "nearest-even") as RoundingMode, { seed: (c.seed ?? 0) as number });
+  if (c.calibrator !== undefined) q = q.calibrate(calibratorFromRecipe(c.calibrator as CalibratorRecipe));
+  if (c.dynamic) q = q.dynamic(c.dynamic as DynamicMode);
+  return q;
 }
 
 /**

@@ -53,6 +53,11 @@ export interface LineChartOptions {
   readonly width?: number;
   /** Plot height in pixels (default 260). */
   readonly height?: number;
+  /**
+   * Error bars: the fields holding each point's lower and upper bound (e.g. a 95 % confidence interval
+   * across seeds), drawn as vertical bars in the series colour.
+   */
+  readonly errorBars?: { readonly lo: string; readonly hi: string };
 }
 
 const BASE_CONFIG = {
@@ -105,6 +110,7 @@ function checkRows(rows: readonly Datum[], fields: string[], what: string): void
 export function lineChart(rows: readonly Datum[], o: LineChartOptions): Chart {
   const fields = [o.x.field, o.y.field, o.series.field];
   if (o.dash) fields.push(o.dash.field);
+  if (o.errorBars) fields.push(o.errorBars.lo, o.errorBars.hi);
   checkRows(rows, fields, `chart "${o.title}"`);
   const encoding: Record<string, unknown> = {
     x: axisEncoding(o.x),
@@ -117,14 +123,105 @@ export function lineChart(rows: readonly Datum[], o: LineChartOptions): Chart {
     ],
   };
   if (o.dash) encoding.strokeDash = { field: o.dash.field, type: "nominal", title: o.dash.title };
+  const line = { mark: { type: "line", point: o.points ?? true, strokeWidth: 2 }, encoding };
   const spec: VegaLiteSpec = {
     $schema: VEGA_LITE_SCHEMA,
     title: titleOf(o.title, o.subtitle),
     width: o.width ?? 420,
     height: o.height ?? 260,
     data: { values: rows.map((r) => ({ ...r })) },
-    mark: { type: "line", point: o.points ?? true, strokeWidth: 2 },
-    encoding,
+    ...(o.errorBars ? { layer: [line, errorBarLayer(o.x, o.y, o.errorBars, o.series)] } : line),
+    config: BASE_CONFIG,
+  };
+  return new Chart(spec);
+}
+
+function errorBarLayer(
+  x: AxisOptions,
+  y: AxisOptions,
+  bars: { readonly lo: string; readonly hi: string },
+  series: { readonly field: string; readonly title: string },
+): Record<string, unknown> {
+  return {
+    mark: { type: "errorbar", ticks: true, thickness: 1.5 },
+    encoding: {
+      x: axisEncoding(x),
+      y: { ...axisEncoding({ ...y, field: bars.lo }), title: y.title },
+      y2: { field: bars.hi },
+      color: { field: series.field, type: "nominal", title: series.title },
+    },
+  };
+}
+
+/** A row of {@link intervalChart}: one quantity's mean and confidence interval. */
+export interface IntervalPoint {
+  /** What the row measures (one row on the chart). */
+  readonly label: string;
+  /** Mean (the dot). */
+  readonly mean: number;
+  /** Lower bound of the interval. */
+  readonly lo: number;
+  /** Upper bound of the interval. */
+  readonly hi: number;
+  /** Colour group, e.g. whether the claim holds in every seed (optional). */
+  readonly group?: string;
+}
+
+/**
+ * Means with error bars, one row per quantity (a dot-and-whisker "forest plot"), with a rule at
+ * `reference` (default 0): e.g. each claim's margin across seeds with its 95 % confidence interval.
+ *
+ * @example
+ * ```ts
+ * import { intervalChart } from "./charts.ts";
+ * const c = intervalChart([{ label: "ZeroQ - noise (points)", mean: 2.1, lo: 1.5, hi: 2.7 }], {
+ *   title: "Margins across 5 seeds", xTitle: "difference (points, mean ± 95% CI)",
+ * });
+ * if (!JSON.stringify(c.spec).includes('"errorbar"')) throw new Error("bad");
+ * ```
+ */
+export function intervalChart(
+  rows: readonly IntervalPoint[],
+  o: { title: string; subtitle?: string; xTitle: string; reference?: number; groupTitle?: string; width?: number },
+): Chart {
+  checkRows(rows as unknown as Datum[], ["label", "mean", "lo", "hi"], `chart "${o.title}"`);
+  for (const r of rows) assertFinite([r.mean, r.lo, r.hi], `chart "${o.title}" row "${r.label}"`);
+  const grouped = rows.some((r) => r.group !== undefined);
+  const y = { field: "label", type: "nominal", title: null, sort: rows.map((r) => r.label), axis: { labelLimit: 420 } };
+  const color = grouped ? { field: "group", type: "nominal", title: o.groupTitle ?? "group" } : { value: "#4c78a8" };
+  const x = { field: "lo", type: "quantitative", title: o.xTitle, scale: { zero: false } };
+  const spec: VegaLiteSpec = {
+    $schema: VEGA_LITE_SCHEMA,
+    title: titleOf(o.title, o.subtitle),
+    width: o.width ?? 360,
+    height: { step: 26 },
+    layer: [
+      {
+        data: { values: [{ reference: o.reference ?? 0 }] },
+        mark: { type: "rule", strokeDash: [4, 3], color: "#888" },
+        encoding: { x: { field: "reference", type: "quantitative" } },
+      },
+      {
+        data: { values: rows.map((r) => ({ ...r, group: r.group ?? "" })) },
+        layer: [
+          { mark: { type: "errorbar", ticks: true, thickness: 1.5 }, encoding: { y, x, x2: { field: "hi" }, color } },
+          {
+            mark: { type: "point", filled: true, size: 60 },
+            encoding: {
+              y,
+              x: { field: "mean", type: "quantitative" },
+              color,
+              tooltip: [
+                { field: "label", type: "nominal" },
+                { field: "mean", type: "quantitative", format: ".3~g" },
+                { field: "lo", type: "quantitative", format: ".3~g" },
+                { field: "hi", type: "quantitative", format: ".3~g" },
+              ],
+            },
+          },
+        ],
+      },
+    ],
     config: BASE_CONFIG,
   };
   return new Chart(spec);

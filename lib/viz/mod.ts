@@ -7,3 +7,4 @@ export * from "./render.ts";
 export * from "./chart.ts";
 export * from "./charts.ts";
 export * from "./inspect.ts";
+export * from "./image_grid.ts";

@@ -7,6 +7,9 @@
  *   xoshiro128**, so the chosen points differ from faiss's (mt19937) for the same seed.
  * - {@link kmeansPlusPlus}: greedy k-means++ as scikit-learn does it (Arthur & Vassilvitskii's D^2
  *   sampling, with `2 + floor(ln k)` candidates per step keeping the one that lowers the potential most).
+ * - {@link linearInit}: `k` centroids evenly spaced over `[min, max]` of each coordinate, Deep Compression's
+ *   linear initialisation of shared weights (Han, Mao & Dally 2016, section 3.1: it keeps the large weights,
+ *   which density-based initialisations under-represent, and worked best there).
  *
  * @module
  */
@@ -131,6 +134,31 @@ export function kmeansPlusPlus(
     out.set(x.subarray(first * d, first * d + d), c * d);
     closest.set(best);
     pot = bestPot;
+  }
+  return out;
+}
+
+/**
+ * Linear initialisation (Deep Compression): centroid `i` of `k` has coordinate `j` equal to
+ * `min_j + (max_j - min_j) * i / (k - 1)` over the points (float64, stored float32; `k = 1` takes the midpoint).
+ *
+ * @example
+ * ```ts
+ * import { linearInit } from "./init.ts";
+ * const c = linearInit(new Float32Array([-1, 0.2, 3, 0.5]), 4, 1, 3);
+ * if (c.join() !== "-1,1,3") throw new Error(c.join());
+ * ```
+ */
+export function linearInit(x: Float32Array, n: number, d: number, k: number): Float32Array {
+  const out = new Float32Array(k * d);
+  for (let j = 0; j < d; j++) {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = x[i * d + j];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    for (let c = 0; c < k; c++) out[c * d + j] = k === 1 ? (lo + hi) / 2 : lo + ((hi - lo) * c) / (k - 1);
   }
   return out;
 }

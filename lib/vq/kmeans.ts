@@ -1,13 +1,14 @@
 /**
  * k-means clustering with a fluent, immutable builder:
- * `kmeans().clusters(16).iterations(25).tolerance(1e-4).init("kmeans++").seed(0).fit(points, d)`.
+ * `kmeans().centroids(16).iterations(25).tolerance(1e-4).init("kmeans++").seed(0).fit(points, d)`.
  *
  * What happens in `fit` (faiss's `Clustering::train` order; see {@link lloyd}):
  * 1. finite check, `k <= n` check;
  * 2. if `n > k * maxPointsPerCentroid`, train on `k * maxPointsPerCentroid` points drawn by a seeded
  *    permutation (faiss's subsampling);
  * 3. initial centroids: `"random"` (k distinct training points, seed `seed + 1`), `"kmeans++"` (greedy,
- *    seed `seed + 1`) or the centroids given;
+ *    seed `seed + 1`), `"linear"` (evenly spaced over `[min, max]` of all the points, Deep Compression's) or the
+ *    centroids given;
  * 4. Lloyd iterations (assignment, objective, mean update, empty-cluster split), stopping early on an
  *    unchanged assignment or a centroid shift within tolerance;
  * 5. a final assignment of all input points to the final centroids (`assignments`, `inertia`).
@@ -15,22 +16,40 @@
  * If `n === k` the centroids are the points (faiss's corner case). Distances are squared Euclidean.
  * Assignment is an argmin, so there is no rounding and no stochastic-rounding option.
  *
+ * Weight sharing (Deep Compression, Han, Mao & Dally 2016): the builder is also a {@link WeightQuantizer} (kind
+ * `"kmeans"`): `kmeans().bits(4).init("linear").fitWeights(w)` clusters the scalar weight values of the whole
+ * tensor (one codebook per tensor, `2^bits` centroids; the op's axis is checked but not used) and returns
+ * {@link KMeansWeights}: codes (uint8 up to 256 centroids, else int32) into the float32 `centroids` table.
+ * {@link kmeansFromRecipe} reads `toRecipe()`'s JSON. The codebook size is called `centroids` here and in
+ * product quantization.
+ *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
+import {
+  checkWeights,
+  type EncodedWeights,
+  FittedWeightsBase,
+  numberFromJson,
+  numberToJson,
+  recipeConfig,
+  type WeightFitOptions,
+  type WeightQuantizer,
+  type WeightQuantizerRecipe,
+} from "../quant/weight_quantizer.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { kmeansPlusPlus, randomInit, samplePoints } from "./init.ts";
+import { kmeansPlusPlus, linearInit, randomInit, samplePoints } from "./init.ts";
 import { lloyd } from "./lloyd.ts";
 import { asMatrix, gatherRows, type MatrixInput } from "./matrix.ts";
 import { assignNearest, type NearestBackend, prepareCentroids, type PreparedCentroids } from "./nearest.ts";
 
 /** How to choose initial centroids: a named method or the centroids themselves (`k x d`). */
-export type KMeansInit = "kmeans++" | "random" | Float32Array | Tensor<"float32">;
+export type KMeansInit = "kmeans++" | "random" | "linear" | Float32Array | Tensor<"float32">;
 
 /** Everything a {@link KMeansBuilder} holds. */
 export interface KMeansConfig {
-  /** Number of clusters `k` (1..2^24). */
-  readonly clusters: number;
+  /** Number of centroids `k`, the codebook size (1..2^24). */
+  readonly centroids: number;
   /** Maximum Lloyd iterations. */
   readonly iterations: number;
   /** Relative centroid-shift tolerance (scikit-learn's rule); 0 runs until the assignment is stable. */
@@ -46,7 +65,7 @@ export interface KMeansConfig {
 }
 
 const DEFAULTS: KMeansConfig = Object.freeze({
-  clusters: 8,
+  centroids: 8,
   iterations: 25,
   tolerance: 1e-4,
   init: "kmeans++",
@@ -55,32 +74,32 @@ const DEFAULTS: KMeansConfig = Object.freeze({
 });
 
 /**
- * The largest number of clusters accepted.
+ * The largest number of k-means centroids accepted.
  *
  * @example
  * ```ts
- * import { MAX_CLUSTERS } from "./kmeans.ts";
- * if (MAX_CLUSTERS !== 2 ** 24) throw new Error("bad");
+ * import { MAX_KMEANS_CENTROIDS } from "./kmeans.ts";
+ * if (MAX_KMEANS_CENTROIDS !== 2 ** 24) throw new Error("bad");
  * ```
  */
-export const MAX_CLUSTERS = 1 << 24;
+export const MAX_KMEANS_CENTROIDS = 1 << 24;
 
 /**
- * Throw `INVALID_ARGUMENT` unless `k` is an integer in `1..max`.
+ * Throw `INVALID_ARGUMENT` unless the centroid count `k` is an integer in `1..max`.
  *
  * @example
  * ```ts
- * import { checkClusters } from "./kmeans.ts";
- * checkClusters(8, "clusters");
+ * import { checkCentroids } from "./kmeans.ts";
+ * checkCentroids(8, "centroids");
  * try {
- *   checkClusters(0, "clusters");
+ *   checkCentroids(0, "centroids");
  *   throw new Error("no throw");
  * } catch (e) {
- *   if (!(e as Error).message.includes("clusters must")) throw e;
+ *   if (!(e as Error).message.includes("centroids must")) throw e;
  * }
  * ```
  */
-export function checkClusters(k: number, what: string, max = MAX_CLUSTERS): void {
+export function checkCentroids(k: number, what: string, max = MAX_KMEANS_CENTROIDS): void {
   if (!Number.isInteger(k) || k < 1 || k > max) {
     throw new QuantlabError("INVALID_ARGUMENT", `${what} must be an integer from 1 to ${max}, got ${k}`);
   }
@@ -148,6 +167,7 @@ export function initialCentroids(
 ): Float32Array {
   if (init === "random") return randomInit(train, n, d, k, seed + 1);
   if (init === "kmeans++") return kmeansPlusPlus(train, n, d, k, seed + 1);
+  if (init === "linear") return linearInit(train, n, d, k);
   const c = asMatrix(init, d, "initial centroids");
   if (c.rows !== k) {
     throw new QuantlabError("SHAPE_MISMATCH", `initial centroids hold ${c.rows} centroids, expected k = ${k}`);
@@ -161,13 +181,13 @@ export function initialCentroids(
  * @example
  * ```ts
  * import { kmeans } from "./kmeans.ts";
- * const m = kmeans().clusters(2).seed(1).fit(new Float32Array([0, 0, 0, 1, 9, 9, 9, 10]), 2);
+ * const m = kmeans().centroids(2).seed(1).fit(new Float32Array([0, 0, 0, 1, 9, 9, 9, 10]), 2);
  * const a = m.assign(new Float32Array([0, 0.4, 9, 9.6]), 2);
  * if (a[0] === a[1] || m.centroids.length !== 4) throw new Error("bad");
  * ```
  */
 export class KMeansModel {
-  /** Number of clusters. */
+  /** Number of centroids. */
   readonly k: number;
   /** Dimension. */
   readonly d: number;
@@ -225,8 +245,8 @@ export class KMeansModel {
     return index;
   }
 
-  /** Each point replaced by its nearest centroid (`n x d`). */
-  quantize(points: MatrixInput, d?: number): Float32Array {
+  /** Each point replaced by its nearest centroid (`n x d`); the codes are {@link KMeansModel.assign}'s. */
+  fakeQuantize(points: MatrixInput, d?: number): Float32Array {
     const a = this.assign(points, d);
     const out = new Float32Array(a.length * this.d);
     for (let i = 0; i < a.length; i++) {
@@ -255,14 +275,16 @@ export class KMeansModel {
  * ```ts
  * import { kmeans } from "./kmeans.ts";
  * const x = new Float32Array([0, 0.2, 0.1, 5, 5.2, 5.1, 10, 10.1]);
- * const m = kmeans().clusters(3).init("kmeans++").seed(0).fit(x, 1);
+ * const m = kmeans().centroids(3).init("kmeans++").seed(0).fit(x, 1);
  * const c = [...m.centroids].sort((a, b) => a - b);
  * if (Math.abs(c[0] - 0.1) > 1e-6 || Math.abs(c[1] - 5.1) > 1e-6 || Math.abs(c[2] - 10.05) > 1e-5) {
  *   throw new Error(`bad centroids ${c}`);
  * }
  * ```
  */
-export class KMeansBuilder {
+export class KMeansBuilder implements WeightQuantizer {
+  /** The weight-quantizer family. */
+  readonly kind = "kmeans" as const;
   /** The full configuration. */
   readonly config: KMeansConfig;
 
@@ -275,10 +297,18 @@ export class KMeansBuilder {
     return new KMeansBuilder({ ...this.config, ...patch });
   }
 
-  /** Number of clusters `k` (1..2^24). */
-  clusters(k: number): KMeansBuilder {
-    checkClusters(k, "clusters (k)");
-    return this.#with({ clusters: k });
+  /** Number of centroids `k`, the codebook size (1..2^24). */
+  centroids(k: number): KMeansBuilder {
+    checkCentroids(k, "centroids (k)");
+    return this.#with({ centroids: k });
+  }
+
+  /** `2^bits` centroids (bits 1..24), for weight sharing with `bits`-bit codes. */
+  bits(bits: number): KMeansBuilder {
+    if (!Number.isInteger(bits) || bits < 1 || bits > 24) {
+      throw new QuantlabError("BITS_OUT_OF_RANGE", `k-means bits must be an integer from 1 to 24, got ${bits}`);
+    }
+    return this.centroids(2 ** bits);
   }
 
   /** Maximum Lloyd iterations (a non-negative integer; default 25). */
@@ -297,12 +327,18 @@ export class KMeansBuilder {
     return this.#with({ tolerance: t });
   }
 
-  /** Initialisation: `"kmeans++"` (default), `"random"`, or initial centroids (`k x d`). */
+  /**
+   * Initialisation: `"kmeans++"` (default), `"random"`, `"linear"` (evenly spaced over `[min, max]` of all the
+   * points, Deep Compression's) or initial centroids (`k x d`).
+   */
   init(init: KMeansInit): KMeansBuilder {
-    if (init !== "kmeans++" && init !== "random" && !(init instanceof Float32Array) && !(init instanceof Tensor)) {
+    if (
+      init !== "kmeans++" && init !== "random" && init !== "linear" && !(init instanceof Float32Array) &&
+      !(init instanceof Tensor)
+    ) {
       throw new QuantlabError(
         "INVALID_ARGUMENT",
-        `init must be "kmeans++", "random", a Float32Array or a float32 Tensor, got ${String(init)}`,
+        `init must be "kmeans++", "random", "linear", a Float32Array or a float32 Tensor, got ${String(init)}`,
       );
     }
     return this.#with({ init });
@@ -335,13 +371,13 @@ export class KMeansBuilder {
 
   /** Cluster `points` (`[n, d]` tensor, or flat row-major data with the dimension `d`). */
   fit(points: MatrixInput, d?: number): KMeansModel {
-    const c = this.config, k = c.clusters;
+    const c = this.config, k = c.centroids;
     const m = asMatrix(points, d, "points");
     const n = m.rows, dim = m.cols;
     if (k > n) {
       throw new QuantlabError(
         "INVALID_ARGUMENT",
-        `clusters (k = ${k}) exceeds the number of points (n = ${n}); give at least k points`,
+        `centroids (k = ${k}) exceeds the number of points (n = ${n}); give at least k points`,
       );
     }
     const train = subsample(m.data, n, dim, k, c.maxPointsPerCentroid, c.seed);
@@ -354,7 +390,10 @@ export class KMeansBuilder {
       splits = [0];
       converged = true;
     } else {
-      const init = initialCentroids(c.init, train.data, train.rows, dim, k, c.seed);
+      // linear initialisation spans all the points, not only the training sample
+      const init = c.init === "linear"
+        ? linearInit(m.data, n, dim, k)
+        : initialCentroids(c.init, train.data, train.rows, dim, k, c.seed);
       const r = lloyd(train.data, train.rows, dim, k, init, {
         iterations: c.iterations,
         tolerance: c.tolerance,
@@ -387,24 +426,155 @@ export class KMeansBuilder {
     });
   }
 
+  /** `log2(centroids)` (a {@link WeightQuantizer}'s nominal bits per weight: `bits` for `2^bits` centroids). */
+  get nominalBits(): number {
+    return Math.log2(this.config.centroids);
+  }
+
+  /**
+   * Weight sharing: cluster the scalar values of `w` (one codebook for the whole tensor; `options.axis` is checked
+   * but not used). Throws `NON_FINITE`, `EMPTY_TENSOR`, `AXIS_OUT_OF_RANGE` or `INVALID_ARGUMENT` (more centroids
+   * than weights) naming the tensor.
+   */
+  fitWeights(w: Tensor<"float32">, options: WeightFitOptions = {}): KMeansWeights {
+    const { name } = checkWeights(w, options);
+    if (this.config.centroids > w.size) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `${name}: centroids (k = ${this.config.centroids}) exceeds the number of weights (${w.size})`,
+      );
+    }
+    return new KMeansWeights(this.fit(w.data, 1), w, name);
+  }
+
+  /** The configuration as JSON (given centroids as a number array, `"Infinity"` for no subsampling). */
+  toRecipe(): WeightQuantizerRecipe {
+    const c = this.config;
+    const config: Record<string, unknown> = {
+      centroids: c.centroids,
+      iterations: c.iterations,
+      tolerance: c.tolerance,
+      init: typeof c.init === "string" ? c.init : Array.from(c.init instanceof Tensor ? c.init.data : c.init),
+      seed: c.seed,
+      maxPointsPerCentroid: numberToJson(c.maxPointsPerCentroid),
+    };
+    if (c.backend !== undefined) config.backend = c.backend;
+    return { kind: "kmeans", config };
+  }
+
   /** A readable description of the recipe. */
   toString(): string {
     const c = this.config;
     const init = typeof c.init === "string" ? c.init : "given";
-    return `kmeans(k=${c.clusters}, iterations=${c.iterations}, tolerance=${c.tolerance}, init=${init}, seed=${c.seed}, ` +
+    return `kmeans(k=${c.centroids}, iterations=${c.iterations}, tolerance=${c.tolerance}, init=${init}, seed=${c.seed}, ` +
       `maxPointsPerCentroid=${c.maxPointsPerCentroid}${c.backend ? `, backend=${c.backend}` : ""})`;
   }
 }
 
 /**
- * Start a k-means recipe (defaults: 8 clusters, 25 iterations, tolerance 1e-4, k-means++ init, seed 0,
+ * k-means weight sharing fitted by {@link KMeansBuilder.fitWeights}: one code per weight (uint8 up to 256
+ * centroids, else int32, same shape as the weight) into the float32 `centroids` table (`k` values).
+ *
+ * @example
+ * ```ts
+ * import { kmeans } from "./kmeans.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * const w = Tensor.from([0.1, 0.12, -1, -1.1, 2, 2.05, 0.11, -0.9], [2, 4]);
+ * const fw = kmeans().bits(2).init("linear").fitWeights(w, { name: "fc.weight" });
+ * if (fw.decode(fw.encode()).toArray().join() !== fw.fakeQuantize().toArray().join()) throw new Error("bad");
+ * if (fw.bitsPerWeight() !== 2 + (4 * 32) / 8) throw new Error("bad bits"); // 2-bit codes, 4 float32 centroids
+ * ```
+ */
+export class KMeansWeights extends FittedWeightsBase {
+  /** Use {@link KMeansBuilder.fitWeights}. */
+  constructor(
+    /** The fitted model (scalar: `d = 1`). */
+    readonly model: KMeansModel,
+    fittedOn: Tensor<"float32">,
+    name: string,
+  ) {
+    super("kmeans", fittedOn, undefined, name);
+  }
+
+  /** Each weight replaced by its nearest centroid. */
+  protected fake(t: Tensor<"float32">): Tensor<"float32"> {
+    return new Tensor(this.model.fakeQuantize(t.data, 1), t.shape);
+  }
+
+  /** Nearest-centroid codes and the centroids. */
+  protected codes(t: Tensor<"float32">): Pick<EncodedWeights, "codes" | "tables"> {
+    const a = this.model.assign(t.data, 1);
+    const codes: EncodedWeights["codes"] = this.model.k <= 256
+      ? new Tensor<"uint8">(Uint8Array.from(a), t.shape)
+      : new Tensor<"int32">(a, t.shape);
+    return { codes, tables: { centroids: this.model.centroids.slice() } };
+  }
+
+  /** Stored centroids looked up by code. */
+  protected values(e: EncodedWeights): Tensor<"float32"> {
+    const k = this.model.k;
+    const c = this.table(e, "centroids", Float32Array, k);
+    const codes = e.codes.data, out = new Float32Array(codes.length);
+    for (let i = 0; i < codes.length; i++) {
+      const j = codes[i];
+      if (!(j >= 0 && j < k)) {
+        throw new QuantlabError("INVALID_ARGUMENT", `${this.name}: code ${j} at flat index ${i} is not below k = ${k}`);
+      }
+      out[i] = c[j];
+    }
+    return new Tensor(out, e.shape);
+  }
+
+  /** `ceil(log2 k)` bits per code plus `k` float32 centroids. */
+  bitsPerWeight(): number {
+    const n = this.fittedOn.size, k = this.model.k;
+    return Math.ceil(Math.log2(k)) + (32 * k) / n;
+  }
+
+  /** Centroid count, tensor name and shape. */
+  toString(): string {
+    return `kmeans weights(k=${this.model.k}, inertia=${
+      this.model.inertia.toPrecision(6)
+    }) on ${this.name} [${this.shape}]`;
+  }
+}
+
+/**
+ * Rebuild a k-means quantizer from {@link KMeansBuilder.toRecipe}'s JSON (validated as the builder methods do;
+ * `INVALID_ARGUMENT` for a recipe of another kind).
+ *
+ * @example
+ * ```ts
+ * import { kmeans, kmeansFromRecipe } from "./kmeans.ts";
+ * const q = kmeans().bits(3).init("linear").maxPointsPerCentroid(Infinity);
+ * if (kmeansFromRecipe(JSON.parse(JSON.stringify(q.toRecipe()))).toString() !== q.toString()) throw new Error("bad");
+ * ```
+ */
+export function kmeansFromRecipe(recipe: WeightQuantizerRecipe): KMeansBuilder {
+  const c = recipeConfig(recipe, "kmeans");
+  let q = kmeans()
+    .centroids((c.centroids ?? DEFAULTS.centroids) as number)
+    .iterations((c.iterations ?? DEFAULTS.iterations) as number)
+    .tolerance((c.tolerance ?? DEFAULTS.tolerance) as number)
+    .seed((c.seed ?? DEFAULTS.seed) as number)
+    .maxPointsPerCentroid(
+      numberFromJson(c.maxPointsPerCentroid ?? DEFAULTS.maxPointsPerCentroid, "maxPointsPerCentroid"),
+    );
+  const init = c.init ?? DEFAULTS.init;
+  q = q.init(Array.isArray(init) ? Float32Array.from(init as number[]) : init as KMeansInit);
+  if (c.backend !== undefined) q = q.backend(c.backend as NearestBackend);
+  return q;
+}
+
+/**
+ * Start a k-means recipe (defaults: 8 centroids, 25 iterations, tolerance 1e-4, k-means++ init, seed 0,
  * at most 256 training points per centroid).
  *
  * @example
  * ```ts
  * import { kmeans } from "./kmeans.ts";
- * const b = kmeans().clusters(4).iterations(10);
- * if (b.config.clusters !== 4 || kmeans().config.clusters !== 8) throw new Error("builders must be immutable");
+ * const b = kmeans().centroids(4).iterations(10);
+ * if (b.config.centroids !== 4 || kmeans().config.centroids !== 8) throw new Error("builders must be immutable");
  * ```
  */
 export function kmeans(): KMeansBuilder {

@@ -9,15 +9,36 @@
  * initial centroids, `iterations` Lloyd rounds per sub-space. Encoding is an exact argmin (ties -> lowest
  * index) of the blocked `||x||^2 - 2 x.c + ||c||^2` distances; there is nothing to round stochastically.
  *
+ * Weights (the builder is a {@link WeightQuantizer}, kind `"product"`): `fitWeights(w, { axis })` cuts the weight
+ * into blocks as "And the Bit Goes Down" (Stock et al., ICLR 2020) does ({@link weightToBlocks}: for each output
+ * channel `axis`, blocks of `blockSize` values along the input side; default block size 9 = `kh * kw` for 3x3
+ * convolutions, 4 for 1x1 convolutions and fully connected layers) and learns one codebook of `centroids` blocks
+ * shared by all blocks of the tensor (the paper's; `subvectors` applies only to `fit(matrix)`). It returns
+ * {@link ProductWeights}: one code per block (uint8 up to 256 centroids, else int32) into the float32 `codebooks`
+ * table (`[1, centroids, blockSize]`). {@link productFromRecipe} reads `toRecipe()`'s JSON.
+ *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
+import {
+  checkWeights,
+  type EncodedWeights,
+  FittedWeightsBase,
+  numberFromJson,
+  numberToJson,
+  recipeConfig,
+  type WeightFitOptions,
+  type WeightQuantizer,
+  type WeightQuantizerRecipe,
+} from "../quant/weight_quantizer.ts";
+import { axisView } from "../tensor/layout.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { type CompressionReport, pqCompression } from "./compression.ts";
-import { checkClusters, initialCentroids, subsample } from "./kmeans.ts";
+import { checkCentroids, initialCentroids, subsample } from "./kmeans.ts";
 import { lloyd } from "./lloyd.ts";
 import { asMatrix, type MatrixInput, sliceColumns } from "./matrix.ts";
 import { assignNearest, type NearestBackend, prepareCentroids, type PreparedCentroids } from "./nearest.ts";
+import { type BlockOrder, blocksToWeight, weightToBlocks } from "./weight_layout.ts";
 
 /** Codes of `n` vectors: `n x M` indices, row-major. */
 export type PqCodeArray = Uint8Array | Uint16Array;
@@ -47,9 +68,13 @@ export interface ProductQuantizerConfig {
   /** Train on at most `K * maxPointsPerCentroid` vectors (`Infinity`: all). */
   readonly maxPointsPerCentroid: number;
   /** Initial centroids per sub-space. */
-  readonly init: "random" | "kmeans++";
+  readonly init: "random" | "kmeans++" | "linear";
   /** Nearest-centroid backend. */
   readonly backend?: NearestBackend;
+  /** `fitWeights` only: values per block (`undefined`: 9 = `kh * kw` for 3x3 convs, else 4). */
+  readonly blockSize?: number;
+  /** `fitWeights` only: how blocks run through the input side (see {@link weightToBlocks}; default `"flat"`). */
+  readonly blockOrder?: BlockOrder;
 }
 
 const DEFAULTS: ProductQuantizerConfig = Object.freeze({
@@ -122,7 +147,7 @@ export class ProductQuantizer {
     backend?: NearestBackend,
   ) {
     checkSubvectors(M, d);
-    checkClusters(K, "centroids (K)", MAX_PQ_CENTROIDS);
+    checkCentroids(K, "centroids (K)", MAX_PQ_CENTROIDS);
     if (codebooks.length !== K * d) {
       throw new QuantlabError(
         "SHAPE_MISMATCH",
@@ -297,7 +322,9 @@ function checkSubvectors(M: number, d: number): void {
  * if (codes.codes.length !== 512 * 4 || !(err.mse < 0.5)) throw new Error(`bad: ${err.mse}`);
  * ```
  */
-export class ProductQuantizerBuilder {
+export class ProductQuantizerBuilder implements WeightQuantizer {
+  /** The weight-quantizer family. */
+  readonly kind = "product" as const;
   /** The full configuration. */
   readonly config: ProductQuantizerConfig;
 
@@ -320,7 +347,7 @@ export class ProductQuantizerBuilder {
 
   /** Centroids per sub-space `K` (1..65536; default 256). */
   centroids(K: number): ProductQuantizerBuilder {
-    checkClusters(K, "centroids (K)", MAX_PQ_CENTROIDS);
+    checkCentroids(K, "centroids (K)", MAX_PQ_CENTROIDS);
     return this.#with({ centroids: K });
   }
 
@@ -357,12 +384,86 @@ export class ProductQuantizerBuilder {
     return this.#with({ maxPointsPerCentroid: m });
   }
 
-  /** Initial centroids per sub-space: `"random"` (default, faiss) or `"kmeans++"`. */
-  init(init: "random" | "kmeans++"): ProductQuantizerBuilder {
-    if (init !== "random" && init !== "kmeans++") {
-      throw new QuantlabError("INVALID_ARGUMENT", `init must be "random" or "kmeans++", got ${String(init)}`);
+  /** Initial centroids per sub-space: `"random"` (default, faiss), `"kmeans++"` or `"linear"` (see `linearInit`). */
+  init(init: "random" | "kmeans++" | "linear"): ProductQuantizerBuilder {
+    if (init !== "random" && init !== "kmeans++" && init !== "linear") {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `init must be "random", "kmeans++" or "linear", got ${String(init)}`,
+      );
     }
     return this.#with({ init });
+  }
+
+  /** `fitWeights` only: values per block (a positive integer; default 9 for 3x3 convs, else 4). */
+  blockSize(d: number): ProductQuantizerBuilder {
+    if (!Number.isInteger(d) || d < 1) {
+      throw new QuantlabError("INVALID_ARGUMENT", `block size must be a positive integer, got ${d}`);
+    }
+    return this.#with({ blockSize: d });
+  }
+
+  /** `fitWeights` only: `"flat"` (default) or `"channels"` blocks (see {@link weightToBlocks}). */
+  blockOrder(order: BlockOrder): ProductQuantizerBuilder {
+    if (order !== "flat" && order !== "channels") {
+      throw new QuantlabError("INVALID_ARGUMENT", `block order must be "flat" or "channels", got ${String(order)}`);
+    }
+    return this.#with({ blockOrder: order });
+  }
+
+  /**
+   * `log2(centroids) / blockSize` (a {@link WeightQuantizer}'s nominal bits per weight; with the automatic block
+   * size it assumes blocks of 4, the larger of the two defaults' code bits).
+   */
+  get nominalBits(): number {
+    return Math.log2(this.config.centroids) / (this.config.blockSize ?? 4);
+  }
+
+  /**
+   * Fit to one weight tensor (see the module doc): blocks per output channel `options.axis` (default 0; a MatMul
+   * weight `[in, out]` takes 1), one shared codebook. Throws `NON_FINITE`, `EMPTY_TENSOR`, `AXIS_OUT_OF_RANGE`,
+   * `SHAPE_MISMATCH` (rank below 2, a block size that does not divide the channel) or `INVALID_ARGUMENT` (more
+   * centroids than blocks), naming the tensor.
+   */
+  fitWeights(w: Tensor<"float32">, options: WeightFitOptions = {}): ProductWeights {
+    const { name, axis: given } = checkWeights(w, options);
+    if (w.rank < 2) {
+      throw new QuantlabError(
+        "SHAPE_MISMATCH",
+        `${name}: product quantization needs a weight of rank >= 2 ([out, in] or [Cout, Cin, kh, kw]), got shape [${w.shape}]`,
+      );
+    }
+    const axis = given ?? 0;
+    const moved = moveAxisFirst(w, axis);
+    const order = this.config.blockOrder ?? "flat";
+    const d = this.config.blockSize ?? autoBlockSize(moved.shape, order);
+    const blocks = named(name, () => weightToBlocks(moved, d, order));
+    if (this.config.centroids > blocks.count) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `${name}: centroids (K = ${this.config.centroids}) exceeds the number of blocks (${blocks.count} blocks of ${d})`,
+      );
+    }
+    const pq = this.#with({ subvectors: 1 }).fit(blocks.vectors, d);
+    return new ProductWeights(pq, axis, order, w, name);
+  }
+
+  /** The configuration as JSON (`"Infinity"` for no subsampling; block settings only when set). */
+  toRecipe(): WeightQuantizerRecipe {
+    const c = this.config;
+    const config: Record<string, unknown> = {
+      subvectors: c.subvectors,
+      centroids: c.centroids,
+      iterations: c.iterations,
+      tolerance: c.tolerance,
+      seed: c.seed,
+      maxPointsPerCentroid: numberToJson(c.maxPointsPerCentroid),
+      init: c.init,
+    };
+    if (c.backend !== undefined) config.backend = c.backend;
+    if (c.blockSize !== undefined) config.blockSize = c.blockSize;
+    if (c.blockOrder !== undefined) config.blockOrder = c.blockOrder;
+    return { kind: "product", config };
   }
 
   /** Nearest-centroid backend: `"simd"` (default where available) or `"js"`. */
@@ -417,8 +518,184 @@ export class ProductQuantizerBuilder {
     return `productQuantizer(M=${c.subvectors}, K=${c.centroids}, iterations=${c.iterations}, tolerance=${c.tolerance}, ` +
       `init=${c.init}, seed=${c.seed}, maxPointsPerCentroid=${c.maxPointsPerCentroid}${
         c.backend ? `, backend=${c.backend}` : ""
+      }${c.blockSize !== undefined ? `, blockSize=${c.blockSize}` : ""}${
+        c.blockOrder !== undefined ? `, blockOrder=${c.blockOrder}` : ""
       })`;
   }
+}
+
+/** Default block size: `kh * kw` (9 for 3x3) for flat blocks of a conv with a spatial kernel, else 4. */
+function autoBlockSize(shape: readonly number[], order: BlockOrder): number {
+  let spatial = 1;
+  for (let i = 2; i < shape.length; i++) spatial *= shape[i];
+  return order === "flat" && spatial > 1 ? spatial : 4;
+}
+
+/** Run `fn`, prefixing the tensor name to the message of a quantlab error that lacks it. */
+function named<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof QuantlabError && !e.message.includes(name)) {
+      throw new QuantlabError(e.code, `${name}: ${e.message} (set productQuantizer().blockSize(d))`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** `w` with `axis` moved to the front (a copy unless `axis` is 0). */
+function moveAxisFirst(w: Tensor<"float32">, axis: number): Tensor<"float32"> {
+  if (axis === 0) return w;
+  const { outer, axisLength, inner } = axisView(w.shape, axis);
+  const src = w.data, out = new Float32Array(w.size);
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < axisLength; c++) {
+      const from = (o * axisLength + c) * inner, to = (c * outer + o) * inner;
+      for (let i = 0; i < inner; i++) out[to + i] = src[from + i];
+    }
+  }
+  return new Tensor(out, [w.shape[axis], ...w.shape.slice(0, axis), ...w.shape.slice(axis + 1)]);
+}
+
+/** Inverse of {@link moveAxisFirst}: `data` of the moved shape back to `shape` (`axis` in place). */
+function moveAxisBack(data: Float32Array, shape: readonly number[], axis: number): Tensor<"float32"> {
+  if (axis === 0) return new Tensor(data, shape);
+  const { outer, axisLength, inner } = axisView(shape, axis);
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < axisLength; c++) {
+      const to = (o * axisLength + c) * inner, from = (c * outer + o) * inner;
+      for (let i = 0; i < inner; i++) out[to + i] = data[from + i];
+    }
+  }
+  return new Tensor(out, shape);
+}
+
+/**
+ * Product-quantized weights fitted by {@link ProductQuantizerBuilder.fitWeights}: codes `[out channels, blocks per
+ * channel]` (uint8 up to 256 centroids, else int32) into the float32 `codebooks` table (`1 x K x blockSize`).
+ *
+ * @example
+ * ```ts
+ * import { Prng } from "../tensor/prng.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * import { productQuantizer } from "./product_quantizer.ts";
+ * const w = Tensor.from(new Prng(0).fillNormal(new Float32Array(8 * 4 * 3 * 3)) as Float32Array, [8, 4, 3, 3]);
+ * const fw = productQuantizer().centroids(16).fitWeights(w, { axis: 0, name: "conv.weight" });
+ * if (fw.blockSize !== 9 || fw.encode().codes.shape.join() !== "8,4") throw new Error("bad layout");
+ * if (fw.decode(fw.encode()).toArray().join() !== fw.fakeQuantize().toArray().join()) throw new Error("bad");
+ * if (fw.bitsPerWeight() !== (32 * 4 + 16 * 9 * 32) / 288) throw new Error("bad bits"); // 4-bit codes, 16 x 9 floats
+ * ```
+ */
+export class ProductWeights extends FittedWeightsBase {
+  /** Use {@link ProductQuantizerBuilder.fitWeights}. */
+  constructor(
+    /** The trained quantizer (`M = 1`, `d = blockSize`). */
+    readonly pq: ProductQuantizer,
+    axis: number,
+    /** Block order. */
+    readonly order: BlockOrder,
+    fittedOn: Tensor<"float32">,
+    name: string,
+  ) {
+    super("product", fittedOn, axis, name);
+  }
+
+  /** Values per block. */
+  get blockSize(): number {
+    return this.pq.d;
+  }
+
+  #blocks(t: Tensor<"float32">) {
+    return weightToBlocks(moveAxisFirst(t, this.axis!), this.pq.d, this.order);
+  }
+
+  #weight(vectors: Float32Array): Tensor<"float32"> {
+    const moved = [this.shape[this.axis!], ...this.shape.slice(0, this.axis), ...this.shape.slice(this.axis! + 1)];
+    const w = blocksToWeight(vectors, { shape: moved, blockSize: this.pq.d, order: this.order });
+    return moveAxisBack(w.data, this.shape, this.axis!);
+  }
+
+  /** Each block replaced by its nearest centroid. */
+  protected fake(t: Tensor<"float32">): Tensor<"float32"> {
+    const b = this.#blocks(t);
+    return this.#weight(this.pq.decode(this.pq.encode(b.vectors, b.blockSize)).data);
+  }
+
+  /** One code per block, `[out channels, blocks per channel]`, and the codebook. */
+  protected codes(t: Tensor<"float32">): Pick<EncodedWeights, "codes" | "tables"> {
+    const b = this.#blocks(t);
+    const { codes } = this.pq.encode(b.vectors, b.blockSize);
+    const shape = [b.rows, b.count / b.rows];
+    const tensor: EncodedWeights["codes"] = codes instanceof Uint8Array
+      ? new Tensor<"uint8">(codes, shape)
+      : new Tensor<"int32">(Int32Array.from(codes), shape);
+    return { codes: tensor, tables: { codebooks: this.pq.codebooks.slice() } };
+  }
+
+  /** Stored codebook looked up by code, blocks put back in place. */
+  protected values(e: EncodedWeights): Tensor<"float32"> {
+    const { K, d } = this.pq;
+    const cb = this.table(e, "codebooks", Float32Array, K * d);
+    const c = e.codes.data;
+    if (c.length * d !== this.fittedOn.size) {
+      throw new QuantlabError(
+        "SHAPE_MISMATCH",
+        `${this.name}: ${c.length} block codes do not cover the ${this.fittedOn.size} weights (blocks of ${d})`,
+      );
+    }
+    for (let i = 0; i < c.length; i++) {
+      if (!(c[i] >= 0 && c[i] < K)) {
+        throw new QuantlabError(
+          "INVALID_ARGUMENT",
+          `${this.name}: block code ${c[i]} at index ${i} is not below K = ${K}`,
+        );
+      }
+    }
+    const codes = c instanceof Uint8Array ? c : Uint16Array.from(c);
+    return this.#weight(ProductQuantizer.fromCodebooks(cb, 1, K, d).decode(codes).data);
+  }
+
+  /** `ceil(log2 K)` bits per block plus `K * blockSize` float32 codebook values. */
+  bitsPerWeight(): number {
+    const { K, d } = this.pq, n = this.fittedOn.size;
+    return ((n / d) * Math.ceil(Math.log2(K)) + K * d * 32) / n;
+  }
+
+  /** Sizes, tensor name and shape. */
+  toString(): string {
+    return `product weights(K=${this.pq.K}, blockSize=${this.pq.d}, order=${this.order}, axis=${this.axis}) on ${this.name} [${this.shape}]`;
+  }
+}
+
+/**
+ * Rebuild a product quantizer from {@link ProductQuantizerBuilder.toRecipe}'s JSON (validated as the builder
+ * methods do; `INVALID_ARGUMENT` for a recipe of another kind).
+ *
+ * @example
+ * ```ts
+ * import { productQuantizer, productFromRecipe } from "./product_quantizer.ts";
+ * const q = productQuantizer().centroids(16).blockSize(4).blockOrder("channels");
+ * const back = productFromRecipe(JSON.parse(JSON.stringify(q.toRecipe())));
+ * if (back.toString() !== q.toString()) throw new Error(back.toString());
+ * ```
+ */
+export function productFromRecipe(recipe: WeightQuantizerRecipe): ProductQuantizerBuilder {
+  const c = recipeConfig(recipe, "product");
+  let q = productQuantizer()
+    .subvectors((c.subvectors ?? DEFAULTS.subvectors) as number)
+    .centroids((c.centroids ?? DEFAULTS.centroids) as number)
+    .iterations((c.iterations ?? DEFAULTS.iterations) as number)
+    .tolerance((c.tolerance ?? DEFAULTS.tolerance) as number)
+    .seed((c.seed ?? DEFAULTS.seed) as number)
+    .maxPointsPerCentroid(
+      numberFromJson(c.maxPointsPerCentroid ?? DEFAULTS.maxPointsPerCentroid, "maxPointsPerCentroid"),
+    )
+    .init((c.init ?? DEFAULTS.init) as ProductQuantizerConfig["init"]);
+  if (c.backend !== undefined) q = q.backend(c.backend as NearestBackend);
+  if (c.blockSize !== undefined) q = q.blockSize(c.blockSize as number);
+  if (c.blockOrder !== undefined) q = q.blockOrder(c.blockOrder as BlockOrder);
+  return q;
 }
 
 /**

@@ -17,92 +17,29 @@ import { applyParams, buildGradientGraph } from "../grad/compiler.ts";
 import { klDivLoss } from "../grad/losses.ts";
 import { adam } from "../grad/optim.ts";
 import { GradientSession } from "../grad/session.ts";
-import { indexGraph, intAttr } from "../onnx/graph.ts";
+import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
-import { insertQdq } from "../ptq/qdq.ts";
+import { materializeTrainable, type TrainableModel } from "../ptq/materialize.ts";
 import type { QuantParams } from "../quant/params.ts";
 import { Prng } from "../tensor/prng.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { placeQuantizers, type ZeroShotQuantized } from "./level1.ts";
-
-const WEIGHT_OPS = new Set(["Conv", "Gemm", "MatMul"]);
-
-/** A trainable fake-quantized model. */
-export interface QatModel {
-  /** The graph (float weights behind QuantizeLinear/DequantizeLinear). */
-  readonly model: OnnxModel;
-  /** Trainable float weights and their grids (for the clamp after each step). */
-  readonly weights: ReadonlyMap<string, { params: QuantParams; axis: number; dims: readonly number[] }>;
-  /** Trainable float biases. */
-  readonly biases: readonly string[];
-}
+import type { ZeroShotQuantized } from "./level1.ts";
 
 /**
- * Build the trainable QDQ graph of a level-1 result (see the module doc). The input stays in float unless the
- * level-1 model quantized it.
+ * The trainable QDQ graph of a level-1 result: the plan materialized with learnable float weights behind
+ * QuantizeLinear -> DequantizeLinear (STE with the clip mask) at their calibrated per-channel scales, learnable
+ * float biases, and the activation quantizers and ranges of level 1 unchanged (see ptq/materialize.ts).
  *
  * @example
  * ```ts ignore
  * const q = await quantizeZeroShot(model, data, { weightBits: 4, activationBits: 4 });
- * const qat = qatModel(q);
+ * const t = qatModel(q);
+ * console.log(t.learnable);
  * ```
  */
-export function qatModel(q: ZeroShotQuantized): QatModel {
-  const float = q.ptq.float;
-  const res = insertQdq(float, q.ptq.activationParams, q.pipeline.config.weights, { quantizeBias: false });
-  const m = placeQuantizers(res.model, q.activations, q.quantizeInput);
-  const g = m.graph;
-  const fix = indexGraph(float.graph);
-  const floatOps = float.graph.node.filter((n) => n.domain === "" && WEIGHT_OPS.has(n.opType));
-  const qOps = g.node.filter((n) => n.domain === "" && WEIGHT_OPS.has(n.opType));
-  if (floatOps.length !== qOps.length) {
-    throw new QuantlabError(
-      "MALFORMED_MODEL",
-      `qatModel: ${floatOps.length} weight ops in float, ${qOps.length} in QDQ`,
-    );
-  }
-  const ix = indexGraph(g);
-  const weights = new Map<string, { params: QuantParams; axis: number; dims: readonly number[] }>();
-  const biases: string[] = [];
-  const have = new Set(g.initializer.map((t) => t.name));
-  const newNodes = new Map<number, typeof g.node[number]>();
-  floatOps.forEach((fn, k) => {
-    const qn = qOps[k];
-    const w = fn.input[1];
-    const params = res.weightParams.get(w);
-    const p = ix.producer.get(qn.input[1]);
-    if (!params || p === undefined || g.node[p].opType !== "DequantizeLinear") return;
-    const dq = g.node[p];
-    const wT = fix.initializers.get(w)!;
-    if (!have.has(w)) g.initializer.push(structuredClone(wT));
-    const qOut = `${w}_qat_quantized`;
-    const axisAttr = dq.attribute.find((a) => a.name === "axis");
-    newNodes.set(p, {
-      input: [w, dq.input[1], dq.input[2]],
-      output: [qOut],
-      name: `${w}_qat_QuantizeLinear`,
-      opType: "QuantizeLinear",
-      domain: "",
-      attribute: axisAttr ? [intAttr("axis", axisAttr.i ?? 1)] : [],
-    });
-    dq.input[0] = qOut;
-    weights.set(w, { params, axis: axisAttr ? Number(axisAttr.i ?? 1) : 0, dims: wT.dims });
-    const b = qn.input[2];
-    if (b && fix.initializers.has(b) && !biases.includes(b)) biases.push(b);
-  });
-  // Insert each QuantizeLinear right before its DequantizeLinear (keeps topological order).
-  const nodes: typeof g.node = [];
-  g.node.forEach((n, i) => {
-    const q = newNodes.get(i);
-    if (q) nodes.push(q);
-    nodes.push(n);
-  });
-  g.node = nodes;
-  const used = new Set(g.node.flatMap((n) => n.input));
-  g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name));
-  m.validate();
-  return { model: m, weights, biases };
+export function qatModel(q: ZeroShotQuantized): TrainableModel {
+  return materializeTrainable(q.ptq.state, { weights: "ste", activations: "ste", biases: true });
 }
 
 /**
@@ -190,7 +127,7 @@ export async function fineTuneZeroShot(
   const tOut = ts.outputNames[0];
   const teacherLogits: Tensor[] = [];
   for (const x of data) teacherLogits.push((await ts.run({ [input]: x }))[tOut]);
-  const wrt = [...qat.weights.keys(), ...qat.biases];
+  const wrt = [...qat.learnable];
   const tg = await buildGradientGraph(qat.model, {
     loss: klDivLoss(output, "teacher_logits", { temperature: T }),
     wrt,

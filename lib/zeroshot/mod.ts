@@ -11,4 +11,3 @@ export * from "./loss.ts";
 export * from "./distill.ts";
 export * from "./level1.ts";
 export * from "./level2.ts";
-export * from "./image_grid.ts";

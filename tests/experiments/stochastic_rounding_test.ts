@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { meanRoundingError, stochasticRounding, trainSoftmax } from "../../lib/experiments/stochastic_rounding.ts";
-import { loadDigits, trainTestSplit } from "../../lib/data/digits.ts";
+import { loadDigits } from "../../lib/data/digits.ts";
+import { trainTestSplit } from "../../lib/data/batching.ts";
 
 Deno.test("stochastic rounding: nearest has a fixed bias, stochastic is within 5 sigma of 0", () => {
   const f = Math.fround(5.3) - 5;

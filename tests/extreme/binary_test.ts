@@ -4,12 +4,13 @@ import { Tensor } from "../../lib/tensor/tensor.ts";
 import { normal, throwsCode } from "../nonuniform/helpers.ts";
 
 Deno.test("BinaryConnect: sign with sign(0) = +1, no scale, 1 bit per weight", () => {
-  const { values, signs, fitted } = binary().quantize([0, -0, -1e-30, 2.5, -3]);
+  const { values, fitted } = binary().fakeQuantize([0, -0, -1e-30, 2.5, -3]);
+  const signs = binary().quantize([0, -0, -1e-30, 2.5, -3]).codes;
   assert.deepStrictEqual(values.toArray(), [1, 1, -1, 1, -1]);
   assert.deepStrictEqual(signs.toArray(), [1, 1, -1, 1, -1]);
   assert.strictEqual(signs.dtype, "int8");
   assert.deepStrictEqual(Array.from(fitted.scales), [1]);
-  const a = fitted.bitsPerWeight();
+  const a = fitted.accounting();
   assert.strictEqual(a.bitsPerWeight, 1);
   assert.strictEqual(a.compressionRatio, 32);
   assert.strictEqual(binary().binaryConnect().toString(), "binary(sign, per-tensor, deterministic)");
@@ -17,7 +18,7 @@ Deno.test("BinaryConnect: sign with sign(0) = +1, no scale, 1 bit per weight", (
 
 Deno.test("XNOR-Net: alpha = mean|W| per output channel, by hand", () => {
   const w = [1, -2, 3, 0, 0.5, -0.5, 0.25, -0.75];
-  const { values, fitted } = binary().xnor().quantize(w, [2, 4]);
+  const { values, fitted } = binary().xnor().fakeQuantize(w, [2, 4]);
   assert.deepStrictEqual(Array.from(fitted.scales), [1.5, 0.5]);
   assert.deepStrictEqual(values.toArray(), [1.5, -1.5, 1.5, 1.5, 0.5, -0.5, 0.5, -0.5]);
   assert.deepStrictEqual(Array.from(values.shape), [2, 4]);
@@ -33,7 +34,7 @@ Deno.test("XNOR-Net: alpha = mean|W| per output channel, by hand", () => {
   // per-channel along axis 1 of a [4, 2] layout equals the [2, 4] case transposed
   const wt = [1, 0.5, -2, -0.5, 3, 0.25, 0, -0.75];
   assert.deepStrictEqual(Array.from(binary().xnor(1).fit(wt, [4, 2]).scales), [1.5, 0.5]);
-  assert.strictEqual(binary().xnor().fit(w, [2, 4]).bitsPerWeight().bitsPerWeight, 1 + 64 / 8);
+  assert.strictEqual(binary().xnor().fit(w, [2, 4]).accounting().bitsPerWeight, 1 + 64 / 8);
   assert.match(binary().xnor().fit(w, [2, 4]).toString(), /scales=\[1\.500, 0\.5000\]/);
 });
 
@@ -43,9 +44,9 @@ Deno.test("stochastic binarization: hard-sigmoid probability, unbiased, seeded",
   const x = new Float32Array(probes.length * reps);
   for (let i = 0; i < x.length; i++) x[i] = probes[i % probes.length];
   const q = binary().rounding("stochastic", { seed: 5 });
-  const a = q.quantize(x).values.data, b = q.quantize(x).values.data;
+  const a = q.fakeQuantize(x).values.data, b = q.fakeQuantize(x).values.data;
   assert.deepStrictEqual(a, b);
-  assert.notDeepStrictEqual(a, binary().rounding("stochastic", { seed: 6 }).quantize(x).values.data);
+  assert.notDeepStrictEqual(a, binary().rounding("stochastic", { seed: 6 }).fakeQuantize(x).values.data);
   probes.forEach((p, j) => {
     let s = 0;
     for (let r = 0; r < reps; r++) s += a[r * probes.length + j];
@@ -58,7 +59,7 @@ Deno.test("stochastic binarization: hard-sigmoid probability, unbiased, seeded",
   // with a scale, p = hard_sigmoid(w / alpha), so E[alpha b] = w inside [-alpha, alpha]
   const w = new Float32Array(100000).fill(0.2);
   w[0] = -1; // mean|W| = (99999 * 0.2 + 1) / 100000
-  const r = binary().scale("mean-abs").rounding("stochastic", { seed: 1 }).quantize(w);
+  const r = binary().scale("mean-abs").rounding("stochastic", { seed: 1 }).fakeQuantize(w);
   const alpha = r.fitted.scales[0];
   let s = 0;
   for (let i = 1; i < w.length; i++) s += r.values.data[i];

@@ -9,7 +9,8 @@ const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) 
 Deno.test("TWN on a known vector, by hand", () => {
   // mean|W| = 4.3 / 8 = 0.5375, delta = 0.7 * 0.5375 = 0.37625
   // beyond delta: 0.9, -1.3, 0.6, -0.75, 0.4 -> alpha = 3.95 / 5 = 0.79
-  const { values, codes, fitted } = ternary().quantize(W);
+  const { values, fitted } = ternary().fakeQuantize(W);
+  const { codes } = ternary().quantize(W);
   close(fitted.thresholds[0], 0.37625, "delta");
   close(fitted.positiveScale[0], 0.79, "alpha");
   assert.strictEqual(fitted.positiveScale[0], fitted.negativeScale[0]);
@@ -18,8 +19,8 @@ Deno.test("TWN on a known vector, by hand", () => {
   assert.deepStrictEqual(values.toArray(), [a, 0, 0, -a, a, 0, -a, a]);
   assert.strictEqual(fitted.sparsity(W), 3 / 8);
   // storage: 2-bit codes (or 1.6 bits packed 5 per byte) + one float32 scale
-  assert.strictEqual(fitted.bitsPerWeight().bitsPerWeight, 2 + 32 / 8);
-  assert.strictEqual(fitted.bitsPerWeight("base3").bitsPerWeight, 1.6 + 32 / 8);
+  assert.strictEqual(fitted.accounting().bitsPerWeight, 2 + 32 / 8);
+  assert.strictEqual(fitted.accounting("base3").bitsPerWeight, 1.6 + 32 / 8);
   assert.strictEqual(
     fitted.toString(),
     "ternary(twn, threshold=0.7 x mean|W|, per-tensor, deterministic) delta=[0.3762] Wp=[0.7900] Wn=[0.7900]",
@@ -31,12 +32,13 @@ Deno.test("TWN on a known vector, by hand", () => {
 });
 
 Deno.test("TTQ-style scales and settable thresholds, by hand", () => {
-  const { codes, values, fitted } = ternary().ttq().quantize(W);
+  const { values, fitted } = ternary().ttq().fakeQuantize(W);
+  const { codes } = ternary().ttq().quantize(W);
   close(fitted.positiveScale[0], (0.9 + 0.6 + 0.4) / 3, "Wp");
   close(fitted.negativeScale[0], (1.3 + 0.75) / 2, "Wn");
   assert.deepStrictEqual(codes.toArray(), [1, 0, 0, -1, 1, 0, -1, 1]);
   close(values.data[3], -fitted.negativeScale[0], "negative value");
-  assert.strictEqual(fitted.bitsPerWeight().scaleBits, 64);
+  assert.strictEqual(fitted.accounting().scaleBits, 64);
   // threshold factor 0.2 of mean|W|: delta = 0.1075; 0.1 and 0.05 drop, -0.2 survives
   const f2 = ternary().threshold(0.2).fit(W);
   assert.deepStrictEqual(f2.codes(W).toArray(), [1, -1, 0, -1, 1, 0, -1, 1]);
@@ -106,5 +108,5 @@ Deno.test("ternary: bad input raises typed errors", () => {
   const f = ternary().perChannel(0).fit([1, 2, 3, 4], [2, 2]);
   throwsCode(() => f.codes([1, 2, 3], [3, 1]), "SHAPE_MISMATCH");
   throwsCode(() => f.decode(new Tensor(new Int8Array(4), [4, 1])), "SHAPE_MISMATCH");
-  throwsCode(() => f.bitsPerWeight("4bit" as "2bit"), "INVALID_ARGUMENT");
+  throwsCode(() => f.accounting("4bit" as "2bit"), "INVALID_ARGUMENT");
 });

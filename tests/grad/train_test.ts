@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { loadDigits, trainTestSplit } from "../../lib/data/digits.ts";
+import { loadDigits } from "../../lib/data/digits.ts";
+import { subset, trainTestSplit } from "../../lib/data/batching.ts";
+import { imageDataset } from "../../lib/data/images.ts";
 import { evaluateModel, train, Trainer } from "../../lib/grad/train.ts";
-import { tensorSet } from "../../lib/grad/train_data.ts";
+import { labelledBatch } from "../../lib/grad/train_data.ts";
 import { sgd } from "../../lib/grad/optim.ts";
 import { oneCycleLr, ReduceLROnPlateau, stepLr } from "../../lib/grad/schedule.ts";
 import { initializerValues } from "../../lib/grad/checkpoint.ts";
@@ -16,11 +18,8 @@ import { QuantlabError } from "../../lib/errors.ts";
 const session = { backend: "auto" as const, threads: 2 };
 
 async function digitsSets() {
-  const { train: a, test: b } = trainTestSplit(await loadDigits(), { testFraction: 0.2, seed: 0 });
-  return {
-    trainSet: tensorSet(a.images, a.labels, { name: "digits/train", classes: 10 }),
-    testSet: tensorSet(b.images, b.labels, { name: "digits/test", classes: 10 }),
-  };
+  const { train, test } = trainTestSplit(await loadDigits(), { testFraction: 0.2, seed: 0 });
+  return { trainSet: train, testSet: test };
 }
 
 /** input [N, 3, 2, 2] -> BN(3) -> Flatten -> Gemm(12 -> 2): running statistics can be checked by hand. */
@@ -121,10 +120,10 @@ Deno.test("training is deterministic for a seed (single thread)", async () => {
     const t = await Trainer.create({
       model: digitsCnn({ seed: 1 }),
       optimizer: sgd({ lr: 0.05, momentum: 0.9 }),
-      sample: trainSet.batch([0, 1]),
+      sample: labelledBatch(trainSet, [0, 1]),
       session: { backend: "auto", threads: 1 },
     });
-    await t.fit({ train: { ...trainSet, count: 256 }, epochs: 1, batchSize: 64, seed, progress: "none" });
+    await t.fit({ train: subset(trainSet, 0, 256), epochs: 1, batchSize: 64, seed, progress: "none" });
     const w = t.params.get("fc.weight")!.slice();
     await t.release();
     return w;
@@ -137,11 +136,19 @@ Deno.test("training is deterministic for a seed (single thread)", async () => {
 Deno.test("fit steps per-epoch schedules and plateau schedulers, drops a last batch of one", async () => {
   const rng = new Prng(2);
   const n = 33; // batches of 8: 4 full + 1 of one (dropped)
-  const x = new Float32Array(n * 12);
-  for (let i = 0; i < x.length; i++) x[i] = rng.nextNormal();
-  const set = tensorSet(new Tensor(x, [n, 3, 2, 2]), Uint8Array.from({ length: n }, (_, i) => i % 2));
+  const x = new Uint8Array(n * 12);
+  for (let i = 0; i < x.length; i++) x[i] = rng.nextInt(256);
+  const set = imageDataset({
+    name: "noise",
+    pixels: x,
+    labels: Uint8Array.from({ length: n }, (_, i) => i % 2),
+    channels: 3,
+    height: 2,
+    width: 2,
+    normalization: { mean: [0.5, 0.5, 0.5], std: [0.29, 0.29, 0.29] },
+  });
   const opt = sgd({ lr: 1 });
-  const t = await Trainer.create({ model: bnModel(), optimizer: opt, sample: set.batch([0, 1]), session });
+  const t = await Trainer.create({ model: bnModel(), optimizer: opt, sample: labelledBatch(set, [0, 1]), session });
   const r = await t.fit({
     train: set,
     epochs: 3,
@@ -166,21 +173,27 @@ Deno.test("trainer rejects bad settings", async () => {
   const bad = async (f: () => Promise<unknown>, re: RegExp) =>
     await assert.rejects(f, (e) => e instanceof QuantlabError && re.test(e.message));
   await bad(
-    () => Trainer.create({ model: digitsCnn(), optimizer: sgd({ lr: 0.1 }), sample: trainSet.batch([0]), session }),
+    () =>
+      Trainer.create({
+        model: digitsCnn(),
+        optimizer: sgd({ lr: 0.1 }),
+        sample: labelledBatch(trainSet, [0]),
+        session,
+      }),
     /at least 2/,
   );
   const t = await Trainer.create({
     model: digitsCnn(),
     optimizer: sgd({ lr: 0.1 }),
-    sample: trainSet.batch([0, 1]),
+    sample: labelledBatch(trainSet, [0, 1]),
     session,
   });
   await bad(() => t.fit({ train: trainSet, epochs: 0, seed: 0, progress: "none" }), /epochs/);
   await bad(() => t.fit({ train: trainSet, epochs: 1, batchSize: 1, seed: 0, progress: "none" }), /batchSize/);
-  await bad(() => t.step(trainSet.batch([3])), />= 2/);
+  await bad(() => t.step(labelledBatch(trainSet, [3])), />= 2/);
   t.optimizer.lr = 1e30;
   await bad(async () => {
-    for (let i = 0; i < 5; i++) await t.step(trainSet.batch([0, 1, 2, 3]));
+    for (let i = 0; i < 5; i++) await t.step(labelledBatch(trainSet, [0, 1, 2, 3]));
   }, /loss is/);
   await t.release();
 });

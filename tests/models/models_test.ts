@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { countParameters, digitsCnn, NetBuilder, resnet8 } from "../../lib/models/mod.ts";
 import { initializerValues } from "../../lib/grad/checkpoint.ts";
 import { evaluateModel } from "../../lib/grad/train.ts";
-import { imageSet, tensorSet } from "../../lib/grad/train_data.ts";
-import { loadDigits, trainTestSplit } from "../../lib/data/digits.ts";
+import { loadDigits } from "../../lib/data/digits.ts";
+import { trainTestSplit } from "../../lib/data/batching.ts";
 import { loadFashionMnist } from "../../lib/data/fashion_mnist.ts";
 import { createSession } from "../../lib/onnx/session.ts";
 import { OnnxModel } from "../../lib/onnx/model.ts";
@@ -87,7 +87,7 @@ Deno.test("the committed digits CNN reaches its card's accuracy (>= 97%)", async
   const url = new URL("../../datasets/models/digits_cnn.onnx", import.meta.url);
   assert.equal(await sha256Hex(await Deno.readFile(url)), c.sha256);
   const { test } = trainTestSplit(await loadDigits(), { testFraction: 0.2, seed: 0 });
-  const ev = await evaluateModel(await OnnxModel.load(url), tensorSet(test.images, test.labels, { classes: 10 }), {
+  const ev = await evaluateModel(await OnnxModel.load(url), test, {
     session: { threads: 2 },
   });
   assert.ok(ev.accuracy >= 0.97 && Math.abs(ev.accuracy - (c.testAccuracy as number)) < 1e-9, `${ev.accuracy}`);
@@ -97,7 +97,7 @@ Deno.test("the committed ResNet-8 reaches its card's accuracy on Fashion-MNIST",
   const c = await card("resnet8_fashion");
   let testSet;
   try {
-    testSet = imageSet(await loadFashionMnist("test"));
+    testSet = await loadFashionMnist("test");
   } catch {
     testSet = undefined;
   }

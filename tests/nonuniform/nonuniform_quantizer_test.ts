@@ -66,7 +66,7 @@ Deno.test("encode / decode round trip and fake-quantize agree for every method",
       // decoding gives levels; re-encoding a level gives a code of the same level
       const again = fq.decode(fq.encode(back));
       assert.deepStrictEqual(again.data, back.data);
-      const bpw = fq.bitsPerWeight();
+      const bpw = fq.accounting();
       const side = kind === "log2" ? 1 : kind === "lloyd-max" ? 2 ** bits : bits;
       assert.strictEqual(bpw.bitsPerWeight, bits + side * 32 / 5000);
     }

@@ -7,9 +7,11 @@ import { makeTensorProto } from "../../lib/onnx/tensor_data.ts";
 import { loadFashionMnist } from "../../lib/data/fashion_mnist.ts";
 import { batches, subset } from "../../lib/data/batching.ts";
 import { correctBias } from "../../lib/ptq/bias_correction.ts";
-import { calibrateActivations } from "../../lib/ptq/calibration.ts";
+import { calibratePlan } from "../../lib/ptq/calibrate_pass.ts";
+import { readerFromFeeds } from "../../lib/data/reader.ts";
+import { materializeQdq } from "../../lib/ptq/materialize.ts";
+import { buildPlan } from "../../lib/ptq/policy.ts";
 import { evaluateAccuracy } from "../../lib/ptq/evaluate.ts";
-import { insertQdq, planActivations } from "../../lib/ptq/qdq.ts";
 import { ptq } from "../../lib/ptq/pipeline.ts";
 import { quantizer } from "../../lib/quant/quantizer.ts";
 import { Prng } from "../../lib/tensor/prng.ts";
@@ -67,11 +69,12 @@ Deno.test("bias correction: each layer's mean error on the calibration data drop
     const v = rng.fillNormal(new Float32Array(16 * 4 * 64)) as Float32Array;
     return new Tensor<"float32">(v.map((u) => u + 0.5), [16, 4, 8, 8]);
   });
-  const act = await calibrateActivations(m, planActivations(m), xs, quantizer().uint(8).asymmetric(), {
-    backend: "node",
-  });
   const w = quantizer().int(3).symmetric(); // coarse per-tensor weights: large mean shifts
-  const r = await correctBias(m, act, w, xs, { backend: "node" });
+  const plan = buildPlan(m, { weights: w, activations: quantizer().uint(8).asymmetric() });
+  const reader = readerFromFeeds(xs.map((x) => ({ x })));
+  const act = await calibratePlan(m, plan, reader, { session: { backend: "node" } });
+  const state = { model: m, plan, activationParams: act };
+  const r = await correctBias(state, reader, { backend: "node" });
   assert.equal(r.layers.length, 2);
   assert.deepStrictEqual(r.layers.map((l) => l.channels), [8, 6]);
   for (const l of r.layers) {
@@ -84,13 +87,13 @@ Deno.test("bias correction: each layer's mean error on the calibration data drop
   // c2 had no bias: it got one, stored as int32 in the QDQ model.
   const c2 = r.model.graph.node.find((n) => n.name === "c2")!;
   assert.equal(c2.input.length, 3);
-  const plain = insertQdq(m, act, w).model;
+  const plain = materializeQdq(state).model;
   const before = await meanOutputError(m, plain, xs), after = await meanOutputError(m, r.qdq.model, xs);
   assert.ok(after < before / 20, `mean output error ${before} -> ${after}`);
   // Inputs untouched; no data -> typed error.
   assert.equal(m.graph.node[2].input.length, 2);
   await assert.rejects(
-    correctBias(m, act, w, []),
+    correctBias(state, { name: "empty", identity: "empty", inputs: ["x"], batches: () => [] }),
     (e: unknown) => e instanceof QuantlabError && e.code === "EMPTY_TENSOR",
   );
 });
@@ -107,7 +110,7 @@ Deno.test({
       .batchSize(256)
       .session({ backend: "node" });
     const corrected = base.biasCorrection();
-    assert.match(corrected.toString(), /biasCorrection=true/);
+    assert.match(corrected.toString(), /biasCorrection\(512\)/);
     const [a, b] = await Promise.all([base.quantize(), corrected.quantize()]);
     assert.ok(b.biasCorrection && b.biasCorrection.length === 10, "all 10 Conv/Gemm layers corrected");
     const held = [...batches(test, { batchSize: 500, count: 1000 })].map((x) => x.x);

@@ -211,7 +211,7 @@ Deno.test("ptq().equalize(): pairs reported, QDQ built from the equalized model"
   const model = await OnnxModel.load(modelPath("resnet8_op13"));
   const x = new Tensor<"float32">(new Prng(2).fillNormal(new Float32Array(32 * 784)) as Float32Array, [32, 1, 28, 28]);
   const p = ptq(model).equalize().calibrateOn([x]).session({ backend: "node" });
-  assert.match(p.toString(), /equalize=true/);
+  assert.match(p.toString(), /equalize\(/);
   assert.doesNotMatch(p.equalize(false).toString(), /equalize/);
   const m = await p.quantize();
   assert.equal(m.equalization?.length, 3);

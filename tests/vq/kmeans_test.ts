@@ -15,7 +15,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: st
 for (const backend of ["simd", "js"] as NearestBackend[]) {
   for (const c of fixtures.kmeans) {
     Deno.test(`k-means matches ${c.reference} on ${c.name} from the same initial centroids (${backend})`, () => {
-      const m = kmeans().clusters(c.k).init(Float32Array.from(c.init)).iterations(c.iterations).tolerance(0)
+      const m = kmeans().centroids(c.k).init(Float32Array.from(c.init)).iterations(c.iterations).tolerance(0)
         .maxPointsPerCentroid(Infinity).backend(backend).fit(Float32Array.from(c.x), c.d);
       close(m.centroids, c.centroids, 1e-5, "centroids");
       assert.deepEqual([...m.assignments], c.assignments);
@@ -48,7 +48,7 @@ function gaussianMixture(seed: number, n: number, d: number): Float32Array {
 Deno.test("the k-means objective never increases across Lloyd iterations", () => {
   for (const [seed, init] of [[1, "random"], [2, "kmeans++"], [3, "random"]] as const) {
     const x = gaussianMixture(seed, 600, 3);
-    const m = kmeans().clusters(12).iterations(40).tolerance(0).init(init).seed(seed).fit(x, 3);
+    const m = kmeans().centroids(12).iterations(40).tolerance(0).init(init).seed(seed).fit(x, 3);
     assert.ok(m.objective.length > 2);
     assert.ok(m.splits.every((s) => s === 0), "no empty-cluster repair in these runs");
     for (let i = 1; i < m.objective.length; i++) {
@@ -64,9 +64,9 @@ Deno.test("the k-means objective never increases across Lloyd iterations", () =>
 
 Deno.test("k-means is deterministic for a seed and changes with it", () => {
   const x = gaussianMixture(5, 500, 4);
-  const a = kmeans().clusters(10).seed(7).fit(x, 4);
-  const b = kmeans().clusters(10).seed(7).fit(x, 4);
-  const c = kmeans().clusters(10).seed(8).fit(x, 4);
+  const a = kmeans().centroids(10).seed(7).fit(x, 4);
+  const b = kmeans().centroids(10).seed(7).fit(x, 4);
+  const c = kmeans().centroids(10).seed(8).fit(x, 4);
   assert.deepEqual([...a.centroids], [...b.centroids]);
   assert.deepEqual([...a.assignments], [...b.assignments]);
   assert.notDeepEqual([...a.centroids], [...c.centroids]);
@@ -74,7 +74,7 @@ Deno.test("k-means is deterministic for a seed and changes with it", () => {
 
 Deno.test("k-means: assignments are the nearest final centroid; quantize replaces points by centroids", () => {
   const x = gaussianMixture(9, 300, 2);
-  const m = kmeans().clusters(6).seed(1).fit(x, 2);
+  const m = kmeans().centroids(6).seed(1).fit(x, 2);
   for (let i = 0; i < 300; i++) {
     let best = Infinity, bi = -1;
     for (let q = 0; q < 6; q++) {
@@ -84,54 +84,54 @@ Deno.test("k-means: assignments are the nearest final centroid; quantize replace
     assert.equal(m.assignments[i], bi);
   }
   assert.deepEqual([...m.assign(x, 2)], [...m.assignments]);
-  const q = m.quantize(Tensor.from(x, [300, 2]));
+  const q = m.fakeQuantize(Tensor.from(x, [300, 2]));
   assert.deepEqual([...q.subarray(0, 2)], [...m.centroids.subarray(m.assignments[0] * 2, m.assignments[0] * 2 + 2)]);
   assert.deepEqual(m.centroidsTensor().shape, [6, 2]);
 });
 
 Deno.test("k-means subsamples k * maxPointsPerCentroid training points, seeded", () => {
   const x = gaussianMixture(4, 1000, 2);
-  const m = kmeans().clusters(5).maxPointsPerCentroid(40).seed(2).fit(x, 2);
+  const m = kmeans().centroids(5).maxPointsPerCentroid(40).seed(2).fit(x, 2);
   assert.equal(m.trainingPoints, 200);
   assert.equal(m.assignments.length, 1000);
-  const all = kmeans().clusters(5).maxPointsPerCentroid(Infinity).seed(2).fit(x, 2);
+  const all = kmeans().centroids(5).maxPointsPerCentroid(Infinity).seed(2).fit(x, 2);
   assert.equal(all.trainingPoints, 1000);
 });
 
 Deno.test("k-means with k = n returns the points; tolerance stops early", () => {
   const x = new Float32Array([3, 1, 2]);
-  const m = kmeans().clusters(3).fit(x, 1);
+  const m = kmeans().centroids(3).fit(x, 1);
   assert.deepEqual([...m.centroids], [3, 1, 2]);
   assert.equal(m.inertia, 0);
   const y = gaussianMixture(6, 400, 2);
-  const loose = kmeans().clusters(8).tolerance(0.5).iterations(100).seed(0).fit(y, 2);
-  const strict = kmeans().clusters(8).tolerance(0).iterations(100).seed(0).fit(y, 2);
+  const loose = kmeans().centroids(8).tolerance(0.5).iterations(100).seed(0).fit(y, 2);
+  const strict = kmeans().centroids(8).tolerance(0).iterations(100).seed(0).fit(y, 2);
   assert.ok(loose.converged && loose.objective.length < strict.objective.length);
 });
 
 Deno.test("k-means builder is immutable, validates eagerly and prints", () => {
-  const b = kmeans().clusters(4);
+  const b = kmeans().centroids(4);
   const c = b.iterations(3).seed(2).init("random");
   assert.equal(b.config.iterations, 25);
   assert.equal(c.config.iterations, 3);
   assert.match(c.toString(), /k=4, iterations=3.*init=random, seed=2/);
   const bad: [() => unknown, string][] = [
-    [() => kmeans().clusters(0), "INVALID_ARGUMENT"],
-    [() => kmeans().clusters(2.5), "INVALID_ARGUMENT"],
+    [() => kmeans().centroids(0), "INVALID_ARGUMENT"],
+    [() => kmeans().centroids(2.5), "INVALID_ARGUMENT"],
     [() => kmeans().iterations(-1), "INVALID_ARGUMENT"],
     [() => kmeans().tolerance(NaN), "INVALID_ARGUMENT"],
     [() => kmeans().seed(0.5), "INVALID_ARGUMENT"],
     [() => kmeans().maxPointsPerCentroid(0), "INVALID_ARGUMENT"],
     [() => kmeans().init("kmeans" as "random"), "INVALID_ARGUMENT"],
-    [() => kmeans().clusters(5).fit(new Float32Array(8), 2), "INVALID_ARGUMENT"], // k > n
-    [() => kmeans().clusters(2).fit(new Float32Array([1, NaN, 3, 4]), 1), "NON_FINITE"],
-    [() => kmeans().clusters(2).fit(new Float32Array(4)), "INVALID_ARGUMENT"], // no dimension
-    [() => kmeans().clusters(2).fit(new Float32Array(5), 2), "SHAPE_MISMATCH"],
-    [() => kmeans().clusters(2).fit(new Float32Array(0), 2), "EMPTY_TENSOR"],
-    [() => kmeans().clusters(2).init(new Float32Array(3)).fit(new Float32Array(8), 2), "SHAPE_MISMATCH"],
+    [() => kmeans().centroids(5).fit(new Float32Array(8), 2), "INVALID_ARGUMENT"], // k > n
+    [() => kmeans().centroids(2).fit(new Float32Array([1, NaN, 3, 4]), 1), "NON_FINITE"],
+    [() => kmeans().centroids(2).fit(new Float32Array(4)), "INVALID_ARGUMENT"], // no dimension
+    [() => kmeans().centroids(2).fit(new Float32Array(5), 2), "SHAPE_MISMATCH"],
+    [() => kmeans().centroids(2).fit(new Float32Array(0), 2), "EMPTY_TENSOR"],
+    [() => kmeans().centroids(2).init(new Float32Array(3)).fit(new Float32Array(8), 2), "SHAPE_MISMATCH"],
   ];
   for (const [f, code] of bad) {
     assert.throws(f, (e: Error & { code?: string }) => e.name === "QuantlabError" && e.code === code);
   }
-  assert.throws(() => kmeans().clusters(5).fit(new Float32Array(8), 2), /exceeds the number of points/);
+  assert.throws(() => kmeans().centroids(5).fit(new Float32Array(8), 2), /exceeds the number of points/);
 });

@@ -47,8 +47,8 @@ Deno.test("PQ of a conv weight through the layout: one codebook per block positi
   const pq = productQuantizer().subvectors(b.rowLength / 9).centroids(4).seed(0).fit(b.vectors, b.rowLength);
   const rec = blocksToWeight(pq.decode(pq.encode(b.vectors, b.rowLength)).data, b);
   assert.deepEqual(rec.shape, [16, 8, 3, 3]);
-  const km = kmeans().clusters(16).seed(0).fit(b.vectors, 9);
-  const shared = blocksToWeight(km.quantize(b.vectors, 9), b);
+  const km = kmeans().centroids(16).seed(0).fit(b.vectors, 9);
+  const shared = blocksToWeight(km.fakeQuantize(b.vectors, 9), b);
   let e1 = 0, e2 = 0, norm = 0;
   for (let i = 0; i < w.size; i++) {
     e1 += (rec.data[i] - w.data[i]) ** 2;

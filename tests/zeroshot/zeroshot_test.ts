@@ -14,7 +14,6 @@ import {
   clampToGrid,
   findBatchNormTaps,
   fineTuneZeroShot,
-  keepInputFloat,
   qatModel,
   quantizeZeroShot,
   zeroqTerms,
@@ -138,12 +137,11 @@ Deno.test("zeroShot: a short distillation lowers the loss by a large factor; sam
   assert.deepEqual(n.tensors[0].data, z.noise().tensors[0].data);
 });
 
-Deno.test("keepInputFloat / clampToGrid", () => {
+Deno.test("clampToGrid clamps each channel to its grid", () => {
   const p = { qmin: -7, qmax: 7, scale: new Float32Array([0.5, 1]), zeroPoint: new Int32Array([0, 0]) };
   const w = new Float32Array([9, -9, 1, 9, -9, 1]);
   clampToGrid(w, [2, 3], 0, p as never);
   assert.deepEqual(Array.from(w), [3.5, -3.5, 1, 7, -7, 1]);
-  assert.equal(typeof keepInputFloat, "function");
 });
 
 Deno.test({
@@ -165,6 +163,8 @@ Deno.test({
     const q4 = await quantizeZeroShot(m, data, { weightBits: 4, activationBits: 4, session: NODE });
     const qat = qatModel(q4);
     assert.equal(qat.weights.size, 10);
+    assert.deepStrictEqual([...qat.weights.keys()], q4.ptq.plan.weights.map((w) => w.tensor));
+    assert.ok(q4.ptq.plan.activations.every((e) => e.role === "constant" || e.opType === "Relu" || e.sharesWith));
     const ft = await fineTuneZeroShot(q4, m, data, { epochs: 2, lr: 1e-4, session: NODE });
     assert.equal(ft.losses.length, 2);
     assert.ok(ft.losses.every(Number.isFinite));

@@ -1,6 +1,10 @@
 import assert from "node:assert";
-import { bitAccounting, sparsity } from "../../lib/extreme/accounting.ts";
-import { throwsCode } from "../nonuniform/helpers.ts";
+import { QuantlabError } from "../../lib/errors.ts";
+import { bitAccounting, sparsity } from "../../lib/quant/accounting.ts";
+
+function throwsCode(fn: () => unknown, code: string): void {
+  assert.throws(fn, (e: unknown) => e instanceof QuantlabError && e.code === code);
+}
 
 Deno.test("bit accounting: payload plus scales per weight", () => {
   // a 64 x 576 conv weight, ternary 2-bit codes, TTQ: 2 float32 scales per output channel

@@ -4,10 +4,10 @@
  * The parent runs each case in a child Deno process with a wall-clock limit (a hung run blocks its event loop, so
  * the child cannot time itself out) and prints ok / HANG per case with the run time. Cases: one Conv (3x3, 16 -> 16
  * channels, 28x28) at growing batch sizes, which needs no quantlab code beyond building the ONNX bytes, and the
- * ResNet-8 training graph of `lib/grad` at batch 128.
+ * ResNet-8 training graph of `lib/grad` at the same batch sizes.
  *
  * Run: `deno run -A benchmarks/ort_web_threads_repro.ts [--threads 2] [--timeout 60] [--batches 8,64,128,256]
- * [--workaround]` (`--workaround` creates a throw-away session and runs it once at the largest size first, so the
+ * [--graphs conv,train] [--workaround]` (`--workaround` creates a throw-away session and runs it once at the largest size first, so the
  * WASM heap has grown before the real run; see benchmarks/results_train.md for what was found).
  *
  * @module
@@ -97,10 +97,9 @@ async function child(): Promise<void> {
 async function parent(): Promise<void> {
   const timeout = Number(arg("timeout", "60")) * 1000;
   const batches = arg("batches", "8,64,128,256").split(",").map(Number);
-  const cases = [
-    ...batches.map((b) => ({ graph: "conv", batch: b })),
-    { graph: "train", batch: 128 },
-  ];
+  const kinds = arg("graphs", "conv,train").split(",");
+  const cases = kinds.flatMap((graph) => batches.map((batch) => ({ graph, batch })))
+    .filter((c) => c.graph === "conv" || c.batch >= 8);
   console.log(
     `onnxruntime-web ${ORT_VERSION}, Deno ${Deno.version.deno}, numThreads ${threads}, ${navigator.hardwareConcurrency} cores${
       Deno.args.includes("--workaround") ? ", with the pre-grow workaround" : ""

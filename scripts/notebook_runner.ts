@@ -154,36 +154,55 @@ export interface ExecuteOptions {
   kernel?: string;
 }
 
+/** The Python that runs `scripts/execute_notebook.py`: `$QUANTLAB_PYTHON`, else the one Jupyter runs on. */
+async function findPython(jupyter: string): Promise<string> {
+  const env = Deno.env.get("QUANTLAB_PYTHON");
+  if (env) return env;
+  try {
+    const head = (await Deno.readTextFile(jupyter.includes("/") ? jupyter : "/usr/bin/jupyter")).split("\n")[0];
+    if (head.startsWith("#!") && !head.includes(" ")) return head.slice(2);
+  } catch {
+    // not a script we can read: fall back to PATH
+  }
+  return "python3";
+}
+
 /**
- * Execute `path` with Jupyter and the Deno kernel (working directory: the
- * notebook's folder) and return the executed notebook. Does not modify `path`.
- * Cell errors are kept in the outputs (see {@link checkNotebook}).
+ * Execute `path` with the Deno kernel (working directory: the notebook's folder) and return the executed notebook.
+ * Does not modify `path`. Cell errors are kept in the outputs (see {@link checkNotebook}).
+ *
+ * Runs `scripts/execute_notebook.py` (nbclient) rather than `jupyter nbconvert --execute`: Deno's kernel (2.9)
+ * can publish a cell's output after the cell's `idle` status (two tasks, ordered only by a 5 ms sleep), and
+ * nbconvert then drops it; the script keeps such late outputs under their cell (by parent message id).
+ * `lateOutputs` counts them.
  */
-export async function executeNotebook(path: string, options: ExecuteOptions = {}): Promise<Notebook> {
+export async function executeNotebook(
+  path: string,
+  options: ExecuteOptions = {},
+): Promise<Notebook & { lateOutputs?: number }> {
   const jupyter = options.jupyter ?? await findJupyter();
   if (!jupyter) throw new Error("Jupyter with nbconvert is not installed (Debian: jupyter-nbconvert python3-nbclient)");
+  const python = await findPython(jupyter);
+  const script = new URL("execute_notebook.py", import.meta.url).pathname;
   const outDir = await Deno.makeTempDir({ prefix: "quantlab-nb-" });
   try {
-    const r = await run(jupyter, [
-      "nbconvert",
-      "--to",
-      "notebook",
-      "--execute",
-      "--allow-errors",
-      `--ExecutePreprocessor.kernel_name=${options.kernel ?? "deno"}`,
-      `--ExecutePreprocessor.timeout=${options.cellTimeout ?? 600}`,
-      "--output-dir",
-      outDir,
-      "--output",
-      "executed.ipynb",
+    const r = await run(python, [
+      script,
       path,
+      `${outDir}/executed.ipynb`,
+      "--kernel",
+      options.kernel ?? "deno",
+      "--timeout",
+      String(options.cellTimeout ?? 600),
     ]);
-    let nb: Notebook;
+    let nb: Notebook & { lateOutputs?: number };
     try {
       nb = JSON.parse(await Deno.readTextFile(`${outDir}/executed.ipynb`));
     } catch {
-      throw new Error(`jupyter nbconvert failed on ${path} (exit ${r.code}):\n${stripAnsi(r.err).slice(-4000)}`);
+      throw new Error(`executing ${path} failed (exit ${r.code}):\n${stripAnsi(r.err).slice(-4000)}`);
     }
+    const late = /late outputs kept: (\d+)/.exec(r.err);
+    if (late) Object.defineProperty(nb, "lateOutputs", { value: Number(late[1]), enumerable: false });
     return nb;
   } finally {
     await Deno.remove(outDir, { recursive: true }).catch(() => {});
@@ -191,22 +210,15 @@ export async function executeNotebook(path: string, options: ExecuteOptions = {}
 }
 
 /**
- * Execute and check a notebook, retrying (up to `attempts` runs, default 4) when the
- * only problem is code cells without any output: Deno's kernel (2.9) can
- * publish a cell's `execute_result` after its `idle` status, and nbclient
- * then drops it (a transport race, seen in about one run in four). Cell
- * errors are never retried.
+ * Execute and check a notebook once (no retries: late outputs are kept by {@link executeNotebook}).
+ * `attempts` is always 1 (kept for callers).
  */
 export async function executeChecked(
   path: string,
-  options: ExecuteOptions & { attempts?: number } = {},
-): Promise<{ nb: Notebook; check: NotebookCheck; attempts: number }> {
-  const max = options.attempts ?? 4;
-  for (let attempt = 1;; attempt++) {
-    const nb = await executeNotebook(path, options);
-    const check = checkNotebook(nb);
-    if (check.errors.length > 0 || check.empty.length === 0 || attempt >= max) return { nb, check, attempts: attempt };
-  }
+  options: ExecuteOptions = {},
+): Promise<{ nb: Notebook; check: NotebookCheck; attempts: number; lateOutputs: number }> {
+  const nb = await executeNotebook(path, options);
+  return { nb, check: checkNotebook(nb), attempts: 1, lateOutputs: nb.lateOutputs ?? 0 };
 }
 
 /** Write a notebook as nbformat JSON (one-space indent, trailing newline, like Jupyter). */

@@ -35,7 +35,7 @@ let failed = 0;
 for (const name of paths) {
   const path = new URL(name, dir).pathname;
   const t0 = performance.now();
-  const { nb, check: c, attempts } = await executeChecked(path, { jupyter });
+  const { nb, check: c, lateOutputs } = await executeChecked(path, { jupyter });
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const problems = [...c.errors];
   if (c.charts === 0) problems.push("no chart output (vega-lite or SVG)");
@@ -49,7 +49,7 @@ for (const name of paths) {
     continue;
   }
   if (!checkOnly) await writeNotebook(path, cleanNotebook(nb));
-  const retried = attempts > 1 ? `, ${attempts} runs (kernel dropped an output)` : "";
+  const retried = lateOutputs > 0 ? `, ${lateOutputs} outputs published after idle kept` : "";
   console.log(
     `ok   notebooks/${name} (${secs}s, ${c.charts} chart outputs${retried}${checkOnly ? "" : ", outputs saved"})`,
   );

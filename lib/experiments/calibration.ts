@@ -9,7 +9,7 @@ import { calibrate } from "../calibrate/mod.ts";
 import type { Calibrator } from "../calibrate/observer.ts";
 import { table } from "../notebook/table.ts";
 import { progress } from "../notebook/progress.ts";
-import { mse, sqnr } from "../quant/metrics.ts";
+import { meanSliceSqnr, mse, sqnr } from "../quant/metrics.ts";
 import { quantizer } from "../quant/quantizer.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
@@ -17,34 +17,6 @@ import { errorVsBitsChart, histogramChart } from "../viz/charts.ts";
 import type { Experiment, ExperimentOptions } from "./registry.ts";
 import { Report } from "./report.ts";
 import { fixed, sample } from "./sources.ts";
-
-/**
- * Mean over rows (last axis) of each row's SQNR in dB: every input counts
- * equally, whatever its magnitude.
- *
- * @example
- * ```ts
- * import { meanRowSqnr } from "./calibration.ts";
- * const x = new Float32Array([3, 4, 1, 1]), y = new Float32Array([3, 3, 1, 0]);
- * // row 0: 25 / 1 -> 13.98 dB; row 1: 2 / 1 -> 3.01 dB
- * const m = meanRowSqnr(x, y, 2);
- * if (Math.abs(m - (10 * Math.log10(25) + 10 * Math.log10(2)) / 2) > 1e-12) throw new Error(String(m));
- * ```
- */
-export function meanRowSqnr(x: Float32Array, y: Float32Array, rowLength: number): number {
-  const rows = x.length / rowLength;
-  let total = 0;
-  for (let r = 0; r < rows; r++) {
-    let sig = 0, noise = 0;
-    for (let j = r * rowLength; j < (r + 1) * rowLength; j++) {
-      const d = x[j] - y[j];
-      sig += x[j] * x[j];
-      noise += d * d;
-    }
-    total += 10 * Math.log10(sig / Math.max(noise, 1e-30));
-  }
-  return total / rows;
-}
 
 /** Activations `[rows, features]`: ReLU(N(0,1)) times a per-row magnitude 10^U(-1, 1). */
 function activations(rows: number, features: number, seed: number): Tensor<"float32"> {
@@ -230,7 +202,7 @@ export async function calibrationComparison(options: ExperimentOptions = {}): Pr
       let s = 0, w = 0;
       for (const x of testAct) {
         const y = q[i](x);
-        s += meanRowSqnr(x.data, y.data, features) / testAct.length;
+        s += meanSliceSqnr(x.data, y.data, features) / testAct.length;
         w += sqnr(x, y) / testAct.length;
       }
       tableB.push({ bits, mode: mode.name, scales: mode.scales, rowSqnr: s, sqnr: w, us: us[i] });
@@ -289,8 +261,9 @@ export async function calibrationComparison(options: ExperimentOptions = {}): Pr
     "dynamic.rowSqnrGain8": Number(d8.rowSqnr) - Number(s8.rowSqnr),
     "dynamic.timeRatio8": Number(d8.us) / Number(s8.us),
   });
-  await p.finish("done");
-  return await report.prerender();
+  await report.prerender();
+  await p.finish("done"); // 100 % when the charts are rendered too
+  return report;
 }
 
 /**

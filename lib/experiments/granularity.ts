@@ -7,7 +7,7 @@
  */
 import { table } from "../notebook/table.ts";
 import { progress } from "../notebook/progress.ts";
-import { sqnr } from "../quant/metrics.ts";
+import { meanSliceSqnr, sqnr } from "../quant/metrics.ts";
 import { quantizer, type QuantizerBuilder } from "../quant/quantizer.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
@@ -40,35 +40,6 @@ export function convWeights(cout: number, cin: number, k: number, seed: number):
     }
   }
   return new Tensor(w, [cout, cin, k, k]);
-}
-
-/**
- * Mean over output channels (axis 0) of each channel's SQNR in dB. After
- * BatchNorm folding every output channel feeds its own normalised activation,
- * so each channel's relative error matters, not only the largest channels'.
- *
- * @example
- * ```ts
- * import { meanChannelSqnr } from "./granularity.ts";
- * const x = new Float32Array([1, 1, 0.01, 0.01]);
- * // channel 0: SQNR 10 log10(2 / 0.02) = 20 dB; channel 1 quantized to zero: 0 dB
- * const m = meanChannelSqnr(x, new Float32Array([1.1, 0.9, 0, 0]), 2);
- * if (Math.abs(m - (20 + 0) / 2) > 1e-5) throw new Error(String(m)); // float32 inputs
- * ```
- */
-export function meanChannelSqnr(x: Float32Array, y: Float32Array, channels: number): number {
-  const per = x.length / channels;
-  let total = 0;
-  for (let c = 0; c < channels; c++) {
-    let sig = 0, noise = 0;
-    for (let j = c * per; j < (c + 1) * per; j++) {
-      const d = x[j] - y[j];
-      sig += x[j] * x[j];
-      noise += d * d;
-    }
-    total += 10 * Math.log10(sig / noise);
-  }
-  return total / channels;
 }
 
 interface Scheme {
@@ -137,7 +108,7 @@ export async function granularityComparison(options: ExperimentOptions = {}): Pr
     let scales = 0;
     for (const b of bitsList) {
       const { values, params } = s.make(b).fakeQuantize(t);
-      const v = meanChannelSqnr(t.data, values.data, cout);
+      const v = meanSliceSqnr(t.data, values.data, t.data.length / cout);
       glob[s.name][b] = sqnr(t, values);
       scales = params.scale.length;
       const overhead = (32 * scales) / w.size;
@@ -220,8 +191,9 @@ export async function granularityComparison(options: ExperimentOptions = {}): Pr
       logCount: true,
     }),
   );
-  await p.finish("done");
-  return await report.prerender();
+  await report.prerender();
+  await p.finish("done"); // 100 % when the charts are rendered too
+  return report;
 }
 
 /**

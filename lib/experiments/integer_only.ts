@@ -21,7 +21,7 @@ import { ptq } from "../ptq/pipeline.ts";
 import { quantizer } from "../quant/quantizer.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { lineChart } from "../viz/charts.ts";
+import { dotPlotChart } from "../viz/charts.ts";
 import type { Experiment } from "./registry.ts";
 import { Report } from "./report.ts";
 import { fixed } from "./sources.ts";
@@ -282,17 +282,15 @@ export async function integerOnlyComparison(options: OnnxExperimentOptions = {})
   );
   report.chart(
     "latency",
-    lineChart(
-      lat.map((r) => ({ ...r, order: sizes.findIndex(([n]) => n === r.model) + 1 })),
-      {
-        title: "ORT latency per batch of 64 by model format",
-        subtitle: "1 = float32, 2 = QDQ (simulated), 3 = QOperator (integer-only); lower is better",
-        x: { field: "order", title: "model format (1 float32, 2 QDQ, 3 QOperator)", integer: true, format: "d" },
-        y: { field: "ms", title: "latency (ms per batch)", zero: true },
-        series: { field: "backend", title: "binding" },
-      },
-    ),
+    dotPlotChart(lat.map((r) => ({ ...r })), {
+      title: "ORT latency per batch of 64 by model format",
+      subtitle: "lower is better",
+      x: { field: "ms", title: "latency (ms per batch)", zero: true },
+      y: { field: "model", title: "model format", order: sizes.map(([n]) => n) },
+      color: { field: "backend", title: "binding" },
+    }),
   );
+
   await p.tick(1, "latency");
 
   // Dyadic requantization.
@@ -325,20 +323,21 @@ export async function integerOnlyComparison(options: OnnxExperimentOptions = {})
   );
   report.chart(
     "multipliers",
-    lineChart(
-      rq.flatMap((r, i) => [
-        { layer: i + 1, m: r.mMin, which: "smallest M over channels" },
-        { layer: i + 1, m: r.mMax, which: "largest M over channels" },
+    dotPlotChart(
+      rq.flatMap((r) => [
+        { layer: r.node, m: r.mMin, which: "smallest M over channels" },
+        { layer: r.node, m: r.mMax, which: "largest M over channels" },
       ]),
       {
         title: "Requantization multipliers M = s_x s_w / s_y per integer layer",
-        subtitle: "each is stored as M0 * 2^-n with a 31-bit M0",
-        x: { field: "layer", title: "integer layer (graph order)", integer: true, format: "d" },
-        y: { field: "m", title: "multiplier M (log scale)", scale: "log" },
-        series: { field: "which", title: "per-channel M" },
+        subtitle: "each is stored as M0 * 2^-n with a 31-bit M0; layers in graph order (top first)",
+        x: { field: "m", title: "multiplier M (log scale)", scale: "log" },
+        y: { field: "layer", title: "integer layer", order: rq.map((r) => r.node) },
+        color: { field: "which", title: "per-channel M" },
       },
     ),
   );
+
   await p.tick(1, "requantization");
 
   report.finding(
@@ -372,8 +371,9 @@ export async function integerOnlyComparison(options: OnnxExperimentOptions = {})
     qoperatorBytes: modelSize(qop).bytes,
     floatBytes: modelSize(m.float).bytes,
   });
-  await p.finish("done");
-  return await report.prerender();
+  await report.prerender();
+  await p.finish("done"); // 100 % when the charts are rendered too
+  return report;
 }
 
 /**

@@ -11,8 +11,8 @@ export * from "./registry.ts";
 export { type Distribution, sample as sampleDistribution } from "./sources.ts";
 export { BUILTIN_EXPERIMENTS } from "./catalog.ts";
 export { type ErrorMeasure, measureError, uniformExperiment, uniformQuantization } from "./uniform.ts";
-export { calibrationComparison, calibrationExperiment, meanRowSqnr } from "./calibration.ts";
-export { convWeights, granularityComparison, granularityExperiment, meanChannelSqnr } from "./granularity.ts";
+export { calibrationComparison, calibrationExperiment } from "./calibration.ts";
+export { convWeights, granularityComparison, granularityExperiment } from "./granularity.ts";
 export {
   type EpochRecord,
   type LowPrecisionTraining,

@@ -26,11 +26,10 @@ import { compareModels, evaluateAccuracy } from "../ptq/evaluate.ts";
 import { ptq, type PtqModels } from "../ptq/pipeline.ts";
 import type { QuantParams } from "../quant/params.ts";
 import { quantizer } from "../quant/quantizer.ts";
-import { lineChart } from "../viz/charts.ts";
-import { Chart } from "../viz/chart.ts";
-import { VEGA_LITE_SCHEMA } from "../viz/render.ts";
+import { dotPlotChart } from "../viz/charts.ts";
 import type { Experiment, ExperimentOptions } from "./registry.ts";
 import { Report } from "./report.ts";
+import { compareByom, loadByom } from "./byom.ts";
 import { fixed } from "./sources.ts";
 
 /** Where the experiment's model came from. */
@@ -107,45 +106,6 @@ export interface OnnxExperimentOptions extends ExperimentOptions {
   readonly session?: SessionOptions;
 }
 
-function groupedBarChart(
-  rows: readonly { group: string; series: string; value: number }[],
-  o: { title: string; subtitle?: string; yTitle: string; groupTitle: string; seriesTitle: string; format?: string },
-): Chart {
-  return new Chart(
-    {
-      $schema: VEGA_LITE_SCHEMA,
-      title: o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title,
-      data: { values: rows.map((r) => ({ ...r })) },
-      mark: { type: "bar" },
-      width: { step: 14 },
-      height: 240,
-      encoding: {
-        x: { field: "series", type: "nominal", title: null, axis: { labels: false, ticks: false } },
-        xOffset: { field: "series" },
-        column: { field: "group", type: "nominal", title: o.groupTitle, header: { labelFontSize: 11 } },
-        y: {
-          field: "value",
-          type: "quantitative",
-          title: o.yTitle,
-          axis: o.format ? { format: o.format } : {},
-          scale: { zero: false },
-        },
-        color: { field: "series", type: "nominal", title: o.seriesTitle },
-        tooltip: [
-          { field: "group", type: "nominal", title: o.groupTitle },
-          { field: "series", type: "nominal", title: o.seriesTitle },
-          { field: "value", type: "quantitative", title: o.yTitle, format: ".4~g" },
-        ],
-      },
-      config: {
-        font: "Helvetica, Arial, sans-serif",
-        title: { fontSize: 14, subtitleFontSize: 11, anchor: "start" },
-        legend: { labelFontSize: 11, titleFontSize: 12, orient: "right", labelLimit: 360 },
-      },
-    } as unknown as ConstructorParameters<typeof Chart>[0],
-  );
-}
-
 /**
  * A skipped report when Fashion-MNIST is missing.
  *
@@ -204,7 +164,8 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
     { name: "MSE-optimal", c: calibrate.mse() },
   ];
   const granularities = ["per-tensor", "per-channel"] as const;
-  const total = 1 + CONFIGS.length * granularities.length * calibrators.length + 8 + 1;
+  // float, the grid, per-layer SQNR (2 settings x 2 granularities), 4 methods x 2 granularities, BYOM.
+  const total = 1 + CONFIGS.length * granularities.length * calibrators.length + 4 + 8 + 1;
   const p = progress(total, { label: "08 ptq onnx", sink: options.progress });
   const report = new Report("ptq-onnx", title, claim);
   const evalOpts = { ...session, batchSize: 500 };
@@ -269,17 +230,16 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   );
   report.chart(
     "accuracy",
-    groupedBarChart(
-      rows.map((r) => ({ group: r.config, series: `${r.granularity}, ${r.calibrator}`, value: r.top1 })),
-      {
-        title: "Top-1 accuracy of PTQ by bit width, weight granularity and activation calibrator",
-        subtitle: `Fashion-MNIST, ${testCount} test images; float ${fixed(100 * floatAcc.top1, 2)}%`,
-        yTitle: "test accuracy",
-        groupTitle: "weight / activation bits",
-        seriesTitle: "weights, activation calibrator",
-        format: ".0%",
-      },
-    ),
+    dotPlotChart(rows, {
+      title: "Top-1 accuracy of PTQ by bit width, weight granularity and activation calibrator",
+      subtitle: `Fashion-MNIST, ${testCount} test images (one image = ${fixed(100 / testCount, 2)} points); ` +
+        "each panel has its own zoomed axis; dashed: float",
+      x: { field: "top1", title: "test accuracy", format: ".1%" },
+      y: { field: "calibrator", title: "activation calibrator", order: calibrators.map((c) => c.name) },
+      color: { field: "granularity", title: "weights" },
+      facet: { field: "config", title: "weight / activation bits", order: CONFIGS.map((c) => c.name) },
+      reference: { value: floatAcc.top1, label: `float ${fixed(100 * floatAcc.top1, 2)}%` },
+    }),
   );
 
   const input = [...indexGraph(float.graph).inputs][0], output = float.graph.output[0].name;
@@ -336,14 +296,19 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   }
   report.chart(
     "layer-sqnr",
-    lineChart(sqnrRows, {
+    dotPlotChart(sqnrRows, {
       title: "Per-layer SQNR of the quantized activations (min-max calibration)",
-      subtitle: "float vs QDQ activations after each quantized op, in graph order; higher is better",
-      x: { field: "layer", title: "quantized activation (graph order)", integer: true, format: "d" },
-      y: { field: "sqnr", title: "SQNR (dB)" },
-      series: { field: "config", title: "bits, weights" },
+      subtitle: "float vs QDQ activations after each quantized op, in graph order (top first); higher is better",
+      x: { field: "sqnr", title: "SQNR (dB)" },
+      y: {
+        field: "name",
+        title: "quantized activation (graph order)",
+        order: [...new Set(sqnrRows.map((r) => r.name))],
+      },
+      color: { field: "config", title: "bits, weights" },
     }),
   );
+
   report.table(
     "layer-sqnr",
     table(
@@ -403,17 +368,60 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
   );
   report.chart(
     "methods",
-    groupedBarChart(
-      methodRows.map((r) => ({ group: r.granularity, series: r.method, value: r.top1 })),
+    dotPlotChart(methodRows, {
+      title: "W4A8: cross-layer equalization and bias correction",
+      subtitle: `min-max activations, ${testCount} test images; dashed: float`,
+      x: { field: "top1", title: "test accuracy", format: ".1%" },
+      y: { field: "method", title: "method", order: ["none", "bias correction", "CLE", "CLE + bias correction"] },
+      color: { field: "granularity", title: "weights" },
+      reference: { value: floatAcc.top1, label: `float ${fixed(100 * floatAcc.top1, 2)}%` },
+    }),
+  );
+
+  // Bring your own model: PyTorch's min-max PTQ of a network quantlab did not build, row by row.
+  const byom = await loadByom();
+  const byomRows = quick
+    ? byom.reference.rows.filter((r) =>
+      (r.weightBits === 8 && r.activationBits === 8 && r.weights === "per-channel") ||
+      (r.weightBits === 4 && r.activationBits === 32 && r.weights === "per-tensor")
+    )
+    : byom.reference.rows;
+  const parity = await compareByom(byom.folded, byom.reference, data.train, data.test, { session, rows: byomRows });
+  await p.tick(1, "bring your own model");
+  report.text(
+    "Bring your own model: a residual Fashion-MNIST network trained and exported by PyTorch " +
+      "(tests/fixtures/make_byom.py; BatchNorm folded by the exporter; its own normalisation (p/255 - 0.5) / 0.25), " +
+      "quantized by PyTorch 1.13's observers and fake-quantizers following the procedure written in that script, " +
+      "and by quantlab with a plan stating the same procedure. Top-1 on all 10,000 test images.",
+  );
+  report.table(
+    "byom",
+    table(
+      parity.map((r) => ({
+        setting: `W${r.weightBits}A${r.activationBits === 32 ? "32 (float)" : r.activationBits}`,
+        weights: r.weights,
+        pytorch: 100 * r.top1,
+        quantlab: 100 * r.quantlab,
+        diff: r.diff,
+      })),
       {
-        title: "W4A8: cross-layer equalization and bias correction",
-        subtitle: `min-max activations; float ${fixed(100 * floatAcc.top1, 2)}%`,
-        yTitle: "test accuracy",
-        groupTitle: "weights",
-        seriesTitle: "method",
-        format: ".0%",
+        title: `PyTorch vs quantlab min-max PTQ (%), float ${fixed(100 * byom.reference.float, 2)}%`,
+        digits: 4,
+        columns: [
+          { key: "setting", title: "bits" },
+          { key: "weights", title: "weights" },
+          { key: "pytorch", title: "PyTorch (%)" },
+          { key: "quantlab", title: "quantlab (%)" },
+          { key: "diff", title: "difference (points)" },
+        ],
       },
     ),
+  );
+  const worstParity = Math.max(...parity.map((r) => Math.abs(r.diff)));
+  report.finding(
+    "quantlab's plan reproduces PyTorch's min-max PTQ of a model it did not build (within 0.3 points per row)",
+    worstParity <= 0.3,
+    `${parity.length} rows, largest difference ${fixed(worstParity, 2)} points on 10,000 test images`,
   );
 
   // Findings.
@@ -481,8 +489,9 @@ export async function ptqOnnxComparison(options: OnnxExperimentOptions = {}): Pr
     "w4.perChannel.bc": m4("per-channel", "bias correction"),
     "w4.perChannel.none": m4("per-channel", "none"),
   });
-  await p.finish("done");
-  return await report.prerender();
+  await report.prerender();
+  await p.finish("done"); // 100 % when the charts are rendered too
+  return report;
 }
 
 /**

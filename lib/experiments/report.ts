@@ -29,6 +29,52 @@ export interface Finding {
   readonly margin?: { readonly value: number; readonly unit: string };
   /** Whether the claim holds across seeds, when the experiment ran over several. */
   readonly seeds?: SeedVerdict;
+  /** The survey section and the paper's setting and number, shown beside ours (see `references.ts`). */
+  readonly reference?: PaperReference;
+}
+
+/** Where a claim comes from, and what the paper reports for it. */
+export interface PaperReference {
+  /** The survey section, e.g. `"survey §III-G3 Zero-shot quantization"`. */
+  readonly section: string;
+  /** The paper or code the number comes from. */
+  readonly source: string;
+  /** The paper's setting (model, data, bits). */
+  readonly setting: string;
+  /** The paper's number(s), or why there is none. */
+  readonly result: string;
+  /** False when the number was not re-checked at its source. */
+  readonly verified: boolean;
+}
+
+/**
+ * The rows of a finding's paper-vs-ours table: the paper's, then ours.
+ *
+ * @example
+ * ```ts
+ * import { referenceRows } from "./report.ts";
+ * const rows = referenceRows({ claim: "c", holds: true, evidence: "W8A8 91.2 %", reference: {
+ *   section: "survey §III-G3", source: "ZeroQ", setting: "ImageNet", result: "77.67 %", verified: false } });
+ * if (rows.length !== 2 || !rows[0].who.includes("not re-verified") || rows[1].result !== "holds: W8A8 91.2 %") {
+ *   throw new Error(JSON.stringify(rows));
+ * }
+ * ```
+ */
+export function referenceRows(f: Finding): { who: string; setting: string; result: string }[] {
+  const r = f.reference;
+  if (!r) return [];
+  return [
+    {
+      who: `paper: ${r.source}${r.verified ? "" : " [number not re-verified at source]"}`,
+      setting: r.setting,
+      result: r.result,
+    },
+    {
+      who: "quantlab: this run",
+      setting: "as described in this section",
+      result: `${f.holds ? "holds" : "does not hold"}: ${evidenceOf(f)}`,
+    },
+  ];
 }
 
 /** A claim checked over several seeds. */
@@ -144,6 +190,14 @@ export class Report {
     return this;
   }
 
+  /** Attach the survey section and paper number of finding `index` (it then shows beside ours in every rendering). */
+  cite(index: number, reference: PaperReference): this {
+    const f = this.findings[index];
+    if (!f) throw new QuantlabError("INVALID_ARGUMENT", `report "${this.id}" has no finding ${index}`);
+    this.findings[index] = { ...f, reference };
+    return this;
+  }
+
   /** Record key numbers. */
   record(numbers: Record<string, number>): this {
     Object.assign(this.numbers, numbers);
@@ -180,9 +234,13 @@ export class Report {
 
   /** Findings as text lines `[holds] claim: evidence`. */
   findingsText(): string {
-    return this.findings.map((f) => `[${f.holds ? "holds" : "does not hold"}] ${f.claim}: ${evidenceOf(f)}`).join(
-      "\n",
-    );
+    return this.findings.map((f) =>
+      `[${f.holds ? "holds" : "does not hold"}] ${f.claim}: ${evidenceOf(f)}${
+        f.reference
+          ? `\n    ${f.reference.section}; paper (${f.reference.source}): ${f.reference.setting}: ${f.reference.result}`
+          : ""
+      }`
+    ).join("\n");
   }
 
   /** Findings as a table (claim, verdict, evidence) for notebooks. */
@@ -214,10 +272,23 @@ export class Report {
     const h = "#".repeat(level);
     const out = [`${h} ${this.title}`, "", `*Claim (survey):* ${this.claim}`, ""];
     if (this.findings.length) {
-      out.push(
-        ...this.findings.map((f) => `- **${f.holds ? "holds" : "does not hold"}**: ${f.claim}. ${evidenceOf(f)}`),
-        "",
-      );
+      for (const f of this.findings) {
+        out.push(`- **${f.holds ? "holds" : "does not hold"}**: ${f.claim}. ${evidenceOf(f)}`);
+        const rows = referenceRows(f);
+        if (rows.length) {
+          const cell = (t: string) => t.replace(/\|/g, "\\|");
+          out.push(
+            "",
+            `  *${f.reference!.section}*`,
+            "",
+            "  | | setting | result |",
+            "  | --- | --- | --- |",
+            ...rows.map((r) => `  | ${cell(r.who)} | ${cell(r.setting)} | ${cell(r.result)} |`),
+            "",
+          );
+        }
+      }
+      out.push("");
     }
     for (const b of this.blocks) {
       if (b.kind === "text") out.push(b.text, "");
@@ -251,7 +322,7 @@ export class Report {
           this.findings.map((f) =>
             `<li class="${f.holds ? "holds" : "fails"}"><strong>${f.holds ? "holds" : "does not hold"}</strong>: ${
               escapeHtml(f.claim)
-            }. ${escapeHtml(evidenceOf(f))}</li>`
+            }. ${escapeHtml(evidenceOf(f))}${referenceHtml(f)}</li>`
           ).join("")
         }</ul>`,
       );
@@ -270,6 +341,18 @@ export class Report {
     const bundle = (): MediaBundle => ({ "text/html": this.#html(3), "text/plain": this.toString() });
     return this.charts.every((c) => c.svg !== undefined) ? bundle() : this.prerender().then(bundle);
   }
+}
+
+function referenceHtml(f: Finding): string {
+  const rows = referenceRows(f);
+  if (!rows.length) return "";
+  return `<table class="reference"><caption>${escapeHtml(f.reference!.section)}</caption>` +
+    "<thead><tr><th></th><th>setting</th><th>result</th></tr></thead><tbody>" +
+    rows.map((r) =>
+      `<tr><th scope="row">${escapeHtml(r.who)}</th><td>${escapeHtml(r.setting)}</td><td>${
+        escapeHtml(r.result)
+      }</td></tr>`
+    ).join("") + "</tbody></table>";
 }
 
 function inlineCode(html: string): string {

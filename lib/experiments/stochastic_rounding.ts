@@ -456,8 +456,9 @@ export async function stochasticRounding(options: ExperimentOptions = {}): Promi
   );
   report.record({ "train.nearest8": accN, "train.stochastic8": accS, "train.float": accF });
   report.record({ "bias.stochastic": last.stochastic, "bias.nearest": last.nearest });
-  await p.finish("done");
-  return await report.prerender();
+  await report.prerender();
+  await p.finish("done"); // 100 % when the charts are rendered too
+  return report;
 }
 
 async function tickRun(p: Progress, note: string): Promise<void> {

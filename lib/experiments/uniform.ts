@@ -260,8 +260,9 @@ export async function uniformQuantization(options: ExperimentOptions = {}): Prom
       `Measured: ${fixed(d8, 3)} dB at 8 bits, ${fixed(d2, 2)} dB at 2 bits.`,
   );
   report.record({ "full.minusRestricted.8": d8, "full.minusRestricted.2": d2 });
-  await p.finish("done");
-  return await report.prerender();
+  await report.prerender();
+  await p.finish("done"); // 100 % when the charts are rendered too
+  return report;
 }
 
 /**

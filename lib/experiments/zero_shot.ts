@@ -16,9 +16,7 @@ import { progress } from "../notebook/progress.ts";
 import { table } from "../notebook/table.ts";
 import { evaluateAccuracy } from "../ptq/evaluate.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { Chart } from "../viz/chart.ts";
-import { lineChart } from "../viz/charts.ts";
-import { VEGA_LITE_SCHEMA } from "../viz/render.ts";
+import { dotPlotChart, lineChart } from "../viz/charts.ts";
 import { findBatchNormTaps } from "../zeroshot/bn_taps.ts";
 import { zeroShot, type ZeroShotData } from "../zeroshot/distill.ts";
 import { type ImageGrid, imageGrid } from "../viz/image_grid.ts";
@@ -125,7 +123,6 @@ export async function zeroShotComparison(options: OnnxExperimentOptions = {}): P
   });
   const level2 = await acc(tuned.model);
   await bar.tick();
-  await bar.finish();
 
   const fmt = (v: number) => Number(v.toFixed(2));
   const report = new Report("zero-shot", TITLE, CLAIM);
@@ -149,22 +146,17 @@ export async function zeroShotComparison(options: OnnxExperimentOptions = {}): P
   );
   report.chart(
     "accuracy",
-    new Chart({
-      $schema: VEGA_LITE_SCHEMA,
-      title: { text: "Accuracy by calibration data", subtitle: `float ${floatAcc.toFixed(2)}%` },
-      data: { values: bars },
-      mark: "bar",
-      width: 110,
-      height: 220,
-      encoding: {
-        column: { field: "setting", type: "nominal", title: "setting", sort: all.map((r) => r.setting) },
-        x: { field: "calibration", type: "nominal", title: null, sort: ["real", "zeroq", "noise"] },
-        y: { field: "accuracy", type: "quantitative", title: "top-1 accuracy (%)", scale: { zero: false } },
-        color: { field: "calibration", type: "nominal", title: "calibration" },
-        tooltip: [{ field: "setting" }, { field: "calibration" }, { field: "accuracy", type: "quantitative" }],
-      },
+    dotPlotChart(bars, {
+      title: "Accuracy by calibration data",
+      subtitle: `${limit} Fashion-MNIST test images; each panel has its own zoomed axis; dashed: float`,
+      x: { field: "accuracy", title: "top-1 accuracy (%)" },
+      y: { field: "calibration", title: "calibration data", order: ["real", "zeroq", "noise"] },
+      color: { field: "calibration", title: "calibration data" },
+      facet: { field: "setting", title: "setting", order: all.map((r) => r.setting) },
+      reference: { value: Number(floatAcc.toFixed(2)), label: `float ${floatAcc.toFixed(2)}%` },
     }),
   );
+
   report.table(
     "level2",
     table([
@@ -212,14 +204,15 @@ export async function zeroShotComparison(options: OnnxExperimentOptions = {}): P
   );
   report.chart(
     "statistics",
-    lineChart(perLayer, {
+    dotPlotChart(perLayer, {
       title: "How far each batch's statistics are from the BatchNorm statistics",
-      subtitle: "ZeroQ loss (mean + std terms) per BN layer, in graph order",
-      x: { field: "layer", title: "BatchNorm layer (graph order)", integer: true },
-      y: { field: "loss", title: "ZeroQ loss of the layer", scale: "log" },
-      series: { field: "source", title: "calibration data" },
+      subtitle: "ZeroQ loss (mean + std terms) per BN layer, in graph order (top first); lower is closer",
+      x: { field: "loss", title: "ZeroQ loss of the layer (log scale)", scale: "log" },
+      y: { field: "name", title: "BatchNorm layer", order: stats.real.map((r) => r.layer) },
+      color: { field: "source", title: "calibration data" },
     }),
   );
+
   const w8 = rows[0], low = rows[rows.length - 1];
   const lossSum = (k: "real" | "zeroq" | "noise") => stats[k].reduce((a, r) => a + r.loss, 0);
   report.finding(
@@ -279,6 +272,8 @@ export async function zeroShotComparison(options: OnnxExperimentOptions = {}): P
     scale: 3,
     title: "rows: real, ZeroQ-distilled, Gaussian noise",
   });
+  await report.prerender();
+  await bar.finish(); // 100 % when the statistics, grid and charts are done too
   return { report, zeroq, noise, grid };
 }
 

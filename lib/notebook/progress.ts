@@ -13,7 +13,7 @@ import { QuantlabError } from "../errors.ts";
 import { escapeHtml, type MediaBundle } from "./display.ts";
 
 /** Where progress goes. */
-export type ProgressSink = "auto" | "jupyter" | "terminal" | "none";
+export type ProgressSink = "auto" | "jupyter" | "terminal" | "lines" | "none";
 
 /** Options of {@link progress}. */
 export interface ProgressOptions {
@@ -25,7 +25,12 @@ export interface ProgressOptions {
   readonly width?: number;
   /** Minimum milliseconds between two updates (default 100; the last update always shows). */
   readonly intervalMs?: number;
-  /** Write terminal output here instead of stderr (tests). */
+  /**
+   * `"lines"` sink: at most one plain line per this many milliseconds (default 2000; the first and the last update
+   * always print). For logs that are not a terminal (CI): no carriage returns, each line timestamped.
+   */
+  readonly lineIntervalMs?: number;
+  /** Write terminal output here instead of stderr, and `"lines"` output instead of stdout (tests). */
   readonly write?: (text: string) => void;
   /** Send Jupyter bundles here instead of `Deno.jupyter.display` (tests). */
   readonly display?: (bundle: MediaBundle, update: boolean, displayId: string) => Promise<void> | void;
@@ -94,6 +99,7 @@ export class Progress {
   #done = 0;
   #note = "";
   #last = -Infinity;
+  #lastLine = -Infinity;
   #shown = false;
   #finished = false;
   readonly #opts: ProgressOptions;
@@ -163,6 +169,15 @@ export class Progress {
       write(`\r${text}${final ? "\n" : ""}`);
       return;
     }
+    if (this.sink === "lines") {
+      const now = performance.now();
+      if (!final && this.#shown && now - this.#lastLine < (this.#opts.lineIntervalMs ?? 2000)) return;
+      this.#lastLine = now;
+      this.#shown = true;
+      const write = this.#opts.write ?? writeStdout;
+      write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
+      return;
+    }
     const f = this.total > 0 ? this.#done / this.total : 1;
     const bundle: MediaBundle = {
       "text/plain": text,
@@ -203,6 +218,14 @@ function writeStderr(text: string): void {
     Deno.stderr.writeSync(encoder.encode(text));
   } catch {
     // stderr closed: progress is best effort.
+  }
+}
+
+function writeStdout(text: string): void {
+  try {
+    Deno.stdout.writeSync(encoder.encode(text));
+  } catch {
+    // stdout closed: progress is best effort.
   }
 }
 

@@ -28,6 +28,7 @@
 import { QuantlabError } from "../errors.ts";
 import { attrFloat, attrInt, GraphBuilder, indexGraph, nodeLabel, removeDeadNodes } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
+import { WEIGHT_OPS } from "../onnx/op_classes.ts";
 import type { GraphProto, NodeProto, TensorProto } from "../onnx/proto.ts";
 import { DataType, makeTensorProto, tensorValues } from "../onnx/tensor_data.ts";
 import { type PtqPass, type PtqState, registerPass, timedPass } from "./pass.ts";
@@ -131,8 +132,6 @@ function layerOf(g: GraphProto, ix: ReturnType<typeof indexGraph>, n: NodeProto)
   const at = transB ? (o: number, i: number) => o * inCh + i : (o: number, i: number) => i * outCh + o;
   return { node: n, label, w, dims, bias, biasDims, outCh, inCh, spatial: 1, at };
 }
-
-const WEIGHT_OPS = new Set(["Conv", "Gemm", "MatMul"]);
 
 interface Pair {
   a: Layer;

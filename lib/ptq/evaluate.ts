@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { sqnrFromPowers } from "../quant/metrics.ts";
 import { QuantlabError } from "../errors.ts";
 import { batches, type ImageDataset } from "../data/batching.ts";
 import { asReader, type InputReader, type ReaderSource } from "../data/reader.ts";
@@ -183,7 +184,7 @@ export async function compareModels(
     maxAbsDiff: maxAbs,
     layerSqnr: layers.map((name, k) => ({
       name,
-      sqnrDb: noise[k] === 0 ? Infinity : 10 * Math.log10(sig[k] / noise[k]),
+      sqnrDb: sqnrFromPowers(sig[k], noise[k]),
     })),
   };
 }
@@ -273,7 +274,7 @@ class Accumulator {
   }
 
   result(name: string): OutputDifference {
-    const sqnrDb = this.noise === 0 ? Infinity : 10 * Math.log10(this.signal / this.noise);
+    const sqnrDb = sqnrFromPowers(this.signal, this.noise);
     const norm = Math.sqrt(this.signal * this.approxPower);
     const cosine = norm === 0 ? (this.signal === 0 && this.approxPower === 0 ? 1 : 0) : this.dot / norm;
     return {

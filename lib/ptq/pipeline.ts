@@ -159,10 +159,13 @@ export class PtqPipeline {
     return this.#policy({ weights: q });
   }
 
-  /** Default activation quantizer (per-tensor, static, at most 8 bits; its calibrator observes the data). */
-  activations(q: QuantizerBuilder): PtqPipeline {
-    if (!(q instanceof QuantizerBuilder)) {
-      throw new QuantlabError("INVALID_ARGUMENT", "activations() expects a quantizer() builder");
+  /**
+   * Default activation quantizer (per-tensor, static, at most 8 bits; its calibrator observes the data), or
+   * `false` for weights-only quantization (activations float, no calibration data needed).
+   */
+  activations(q: QuantizerBuilder | false): PtqPipeline {
+    if (q !== false && !(q instanceof QuantizerBuilder)) {
+      throw new QuantlabError("INVALID_ARGUMENT", "activations() expects a quantizer() builder or false");
     }
     return this.#policy({ activations: q });
   }

@@ -100,8 +100,9 @@ export interface NodeOverride {
 export interface QuantPolicy {
   /** Default weight quantizer. */
   readonly weights?: WeightQuantizer;
-  /** Default activation quantizer (static, per-tensor, at most 8 bits). */
-  readonly activations?: QuantizerBuilder;
+  /** Default activation quantizer (static, per-tensor, at most 8 bits), or `false`: weights only (no activation
+   * quantizers anywhere, biases float). */
+  readonly activations?: QuantizerBuilder | false;
   /** Which activations are quantized. */
   readonly placement?: Placement;
   /** Quantize the network input(s), keep them float, or use this quantizer for them. */
@@ -186,7 +187,9 @@ function describeMatcher(m: NodeMatcher): string {
 export function describePolicy(p: QuantPolicy): string {
   const parts = [
     `weights=${(p.weights ?? defaultWeightQuantizer()).toString()}`,
-    `activations=${(p.activations ?? defaultActivationQuantizer()).toString()}`,
+    `activations=${
+      p.activations === false ? "none (weights only)" : (p.activations ?? defaultActivationQuantizer()).toString()
+    }`,
     `placement=${typeof p.placement === "function" ? "<predicate>" : p.placement ?? "all"}`,
     `input=${p.input instanceof QuantizerBuilder ? p.input.toString() : p.input ?? true}`,
   ];
@@ -207,9 +210,9 @@ export function checkPolicy(p: QuantPolicy): void {
       "policy.weights must be a weight quantizer (quantizer(), nonUniform(), ...)",
     );
   }
-  if (p.activations !== undefined) {
+  if (p.activations !== undefined && p.activations !== false) {
     if (!(p.activations instanceof QuantizerBuilder)) {
-      throw new QuantlabError("INVALID_ARGUMENT", "policy.activations must be a quantizer() builder");
+      throw new QuantlabError("INVALID_ARGUMENT", "policy.activations must be a quantizer() builder or false");
     }
     checkActivationQuantizer(p.activations);
   }
@@ -311,7 +314,8 @@ export function buildPlan(model: OnnxModel, policy: QuantPolicy = {}): QuantPlan
     return o;
   };
   const outputs = new Set(g.output.map((v) => v.name));
-  const baseAct = policy.activations ?? defaultActivationQuantizer();
+  const weightsOnly = policy.activations === false;
+  const baseAct = policy.activations || defaultActivationQuantizer();
   const baseW = policy.weights ?? defaultWeightQuantizer();
 
   // 1. Weight layers, in graph order.
@@ -394,6 +398,7 @@ export function buildPlan(model: OnnxModel, policy: QuantPolicy = {}): QuantPlan
   };
   const placement = policy.placement ?? "all";
   const keepRoot = (c: Cand): boolean => {
+    if (weightsOnly) return false;
     if (c.role === "constant") return true;
     if (c.role === "input") return policy.input !== false;
     if (c.role === "output" && policy.outputs === false) return false;

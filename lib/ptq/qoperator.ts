@@ -30,6 +30,7 @@ import {
   topologicalOrder,
 } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
+import { DATA_MOVEMENT_OPS } from "../onnx/op_classes.ts";
 import type { AttributeProto, NodeProto, TensorProto } from "../onnx/proto.ts";
 import { DataType, tensorValues } from "../onnx/tensor_data.ts";
 
@@ -43,7 +44,6 @@ export interface LoweringResult {
   readonly float: { node: string; op: string; reason: string }[];
 }
 
-const MOVE_OPS = new Set(["MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Pad"]);
 const MS = "com.microsoft";
 
 interface DqInfo {
@@ -126,7 +126,7 @@ export function lowerToQOperator(qdq: OnnxModel): LoweringResult {
     const op = n.opType;
     const compute = op === "Conv" || op === "MatMul" || op === "Gemm" || op === "Add";
     const pool = op === "GlobalAveragePool" || op === "AveragePool";
-    if (!compute && !pool && !MOVE_OPS.has(op)) {
+    if (!compute && !pool && !DATA_MOVEMENT_OPS.has(op)) {
       if (n.opType !== "Identity") keepFloat("no integer lowering for this op");
       continue;
     }

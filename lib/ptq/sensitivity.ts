@@ -23,6 +23,7 @@ import { exposeValues } from "../onnx/capture.ts";
 import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
+import { SqnrAccumulator } from "../quant/metrics.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { limitedBatches } from "./calibrate_pass.ts";
 import { evaluateAccuracy } from "./evaluate.ts";
@@ -124,22 +125,17 @@ async function outputSqnr(
   const a = await createSession(reference, { ...session, cache: false });
   const b = await createSession(approx, { ...session, cache: false });
   const inputs = [...indexGraph(reference.graph).inputs];
-  let s = 0, e = 0;
+  const acc = new SqnrAccumulator();
   try {
     for await (const feeds of limitedBatches(reader, inputs, limit, reference.source)) {
       const x = (await a.run(feeds, [out]))[out].data as Float32Array;
-      const y = (await b.run(feeds, [out]))[out].data as Float32Array;
-      for (let i = 0; i < x.length; i++) {
-        s += x[i] * x[i];
-        const d = x[i] - y[i];
-        e += d * d;
-      }
+      acc.add(x, (await b.run(feeds, [out]))[out].data as Float32Array);
     }
   } finally {
     await a.release();
     await b.release();
   }
-  return e === 0 ? Infinity : 10 * Math.log10(s / e);
+  return acc.db();
 }
 
 function isDataset(x: unknown): x is ImageDataset {
@@ -303,7 +299,7 @@ async function activationSqnr(
   const inputs = [...indexGraph(float.graph).inputs];
   const a = await createSession(exposeValues(float, names, { replace: true }), { ...session, cache: false });
   const b = await createSession(exposeValues(qdq, names, { replace: true }), { ...session, cache: false });
-  const sig = new Float64Array(names.length), noise = new Float64Array(names.length);
+  const accs = names.map(() => new SqnrAccumulator());
   const feedsOf = async function* (): AsyncGenerator<InputFeeds> {
     if (isDataset(data)) {
       if (inputs.length !== 1) {
@@ -320,24 +316,11 @@ async function activationSqnr(
   try {
     for await (const feeds of feedsOf()) {
       const r = await a.run(feeds), q = await b.run(feeds);
-      names.forEach((t, k) => {
-        const x = (r[t] as Tensor<"float32">).data, y = (q[t] as Tensor<"float32">).data;
-        let s = 0, e = 0;
-        for (let i = 0; i < x.length; i++) {
-          s += x[i] * x[i];
-          const d = x[i] - y[i];
-          e += d * d;
-        }
-        sig[k] += s;
-        noise[k] += e;
-      });
+      names.forEach((t, k) => accs[k].add((r[t] as Tensor<"float32">).data, (q[t] as Tensor<"float32">).data));
     }
   } finally {
     await a.release();
     await b.release();
   }
-  return names.map((tensor, k) => ({
-    tensor,
-    sqnrDb: noise[k] === 0 ? Infinity : 10 * Math.log10(sig[k] / noise[k]),
-  }));
+  return names.map((tensor, k) => ({ tensor, sqnrDb: accs[k].db() }));
 }

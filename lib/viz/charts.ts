@@ -72,14 +72,20 @@ function titleOf(title: string, subtitle?: string): string | { text: string; sub
   return subtitle ? { text: title, subtitle } : title;
 }
 
-function axisEncoding(a: AxisOptions): Record<string, unknown> {
+function axisEncoding(a: AxisOptions, rows?: readonly Datum[]): Record<string, unknown> {
   const scale: Record<string, unknown> = {};
   if (a.scale && a.scale !== "linear") scale.type = a.scale;
   else scale.zero = a.zero ?? false;
   if (a.domain) scale.domain = [...a.domain];
   const axis: Record<string, unknown> = { title: a.title };
   if (a.format) axis.format = a.format;
-  if (a.integer) axis.tickMinStep = 1;
+  if (a.integer) {
+    axis.tickMinStep = 1;
+    // Ticks exactly at the integers present (no "2 3 3 4 4" from rounded half steps).
+    const values = rows ? [...new Set(rows.map((r) => r[a.field]).filter((v) => typeof v === "number"))] : [];
+    if (values.length > 0 && values.length <= 24) axis.values = (values as number[]).sort((x, y) => x - y);
+    axis.format ??= "d";
+  }
   return { field: a.field, type: "quantitative", title: a.title, scale, axis };
 }
 
@@ -113,8 +119,8 @@ export function lineChart(rows: readonly Datum[], o: LineChartOptions): Chart {
   if (o.errorBars) fields.push(o.errorBars.lo, o.errorBars.hi);
   checkRows(rows, fields, `chart "${o.title}"`);
   const encoding: Record<string, unknown> = {
-    x: axisEncoding(o.x),
-    y: axisEncoding(o.y),
+    x: axisEncoding(o.x, rows),
+    y: axisEncoding(o.y, rows),
     color: { field: o.series.field, type: "nominal", title: o.series.title },
     tooltip: [
       { field: o.series.field, type: "nominal", title: o.series.title },
@@ -130,7 +136,7 @@ export function lineChart(rows: readonly Datum[], o: LineChartOptions): Chart {
     width: o.width ?? 420,
     height: o.height ?? 260,
     data: { values: rows.map((r) => ({ ...r })) },
-    ...(o.errorBars ? { layer: [line, errorBarLayer(o.x, o.y, o.errorBars, o.series)] } : line),
+    ...(o.errorBars ? { layer: [line, errorBarLayer(o.x, o.y, o.errorBars, o.series, rows)] } : line),
     config: BASE_CONFIG,
   };
   return new Chart(spec);
@@ -141,11 +147,12 @@ function errorBarLayer(
   y: AxisOptions,
   bars: { readonly lo: string; readonly hi: string },
   series: { readonly field: string; readonly title: string },
+  rows: readonly Datum[],
 ): Record<string, unknown> {
   return {
     mark: { type: "errorbar", ticks: true, thickness: 1.5 },
     encoding: {
-      x: axisEncoding(x),
+      x: axisEncoding(x, rows),
       y: { ...axisEncoding({ ...y, field: bars.lo }), title: y.title },
       y2: { field: bars.hi },
       color: { field: series.field, type: "nominal", title: series.title },
@@ -286,15 +293,169 @@ export interface AccuracyPoint {
  */
 export function accuracyVsBitsChart(
   rows: readonly AccuracyPoint[],
-  o: { title: string; subtitle?: string; seriesTitle?: string; yTitle?: string },
+  o: { title: string; subtitle?: string; seriesTitle?: string; yTitle?: string; reference?: number },
 ): Chart {
-  return lineChart(rows as unknown as Datum[], {
+  // Zoomed to the data (differences of a point matter); the float reference, when given, is drawn as a rule.
+  const c = lineChart(rows as unknown as Datum[], {
     title: o.title,
     subtitle: o.subtitle,
     x: { field: "bits", title: "bit width (bits)", integer: true, format: "d" },
-    y: { field: "accuracy", title: o.yTitle ?? "test accuracy (%)", format: ".0%", domain: [0, 1], zero: true },
+    y: { field: "accuracy", title: o.yTitle ?? "test accuracy (%)", format: ".1%" },
     series: { field: "method", title: o.seriesTitle ?? "method" },
   });
+  if (o.reference === undefined) return c;
+  const { $schema, title, width, height, data, config, ...line } = c.spec;
+  return new Chart({
+    $schema,
+    title,
+    width,
+    height,
+    config,
+    layer: [{ data, ...line }, referenceLayer(o.reference, "y", "float", ".1%")],
+  });
+}
+
+function referenceLayer(value: number, axis: "x" | "y", label: string, format?: string): Record<string, unknown> {
+  const text = `${label}${format ? "" : ` ${value}`}`;
+  return {
+    data: { values: [{ reference: value, label: text }] },
+    layer: [
+      {
+        mark: { type: "rule", strokeDash: [5, 3], color: "#555", strokeWidth: 1.5 },
+        encoding: { [axis]: { field: "reference", type: "quantitative" } },
+      },
+      {
+        mark: axis === "x"
+          ? { type: "text", align: "left", dx: 3, dy: -4, baseline: "bottom", fontSize: 10, color: "#555" }
+          : { type: "text", align: "right", dy: -4, baseline: "bottom", fontSize: 10, color: "#555", x: "width" },
+        encoding: {
+          [axis]: { field: "reference", type: "quantitative" },
+          ...(axis === "x" ? { y: { value: 0 } } : {}),
+          text: format
+            ? { field: "reference", type: "quantitative", format, formatType: "number" }
+            : { field: "label", type: "nominal" },
+        },
+      },
+    ],
+  };
+}
+
+/** Options of {@link dotPlotChart}. */
+export interface DotPlotOptions {
+  /** Chart title. */
+  readonly title: string;
+  /** A smaller line under the title. */
+  readonly subtitle?: string;
+  /** The measured value (horizontal, zoomed to the data unless `zero`). */
+  readonly x: AxisOptions;
+  /** The category of each row (vertical axis, in the order given by `order` or of first appearance). */
+  readonly y: { readonly field: string; readonly title: string; readonly order?: readonly string[] };
+  /** Colour (and legend) field, e.g. weight granularity. */
+  readonly color?: { readonly field: string; readonly title: string };
+  /** Small multiples: one panel per value of this field, stacked vertically, each with its own x range. */
+  readonly facet?: { readonly field: string; readonly title: string; readonly order?: readonly string[] };
+  /** A reference value drawn as a dashed rule in every panel, e.g. the float model's accuracy. */
+  readonly reference?: { readonly value: number; readonly label: string };
+  /** Panel width in pixels (default 460). */
+  readonly width?: number;
+}
+
+/**
+ * A dot plot: one row per category (e.g. calibrator or layer name), the value on a zoomed horizontal axis, a
+ * colour per series, optional small multiples (one panel per facet value, stacked) and a reference rule (e.g.
+ * float accuracy). Categorical data stays categorical; long names fit as row labels; differences of a point are
+ * visible because the axis is not forced to zero.
+ *
+ * @example
+ * ```ts
+ * import { dotPlotChart } from "./charts.ts";
+ * const c = dotPlotChart([
+ *   { bits: "W4A8", calibrator: "min-max", weights: "per-tensor", acc: 0.81 },
+ *   { bits: "W4A8", calibrator: "min-max", weights: "per-channel", acc: 0.9 },
+ * ], { title: "PTQ", x: { field: "acc", title: "accuracy", format: ".1%" }, y: { field: "calibrator", title: "calibrator" },
+ *   color: { field: "weights", title: "weights" }, facet: { field: "bits", title: "bits" },
+ *   reference: { value: 0.92, label: "float" } });
+ * if (!JSON.stringify(c.spec).includes('"row"') || !JSON.stringify(c.spec).includes("float")) throw new Error("bad");
+ * ```
+ */
+export function dotPlotChart(rows: readonly Datum[], o: DotPlotOptions): Chart {
+  const fields = [o.x.field, o.y.field];
+  if (o.color) fields.push(o.color.field);
+  if (o.facet) fields.push(o.facet.field);
+  checkRows(rows, fields, `chart "${o.title}"`);
+  for (const r of rows) assertFinite([Number(r[o.x.field])], `chart "${o.title}" value of "${r[o.y.field]}"`);
+  const order = o.y.order ?? [...new Set(rows.map((r) => String(r[o.y.field])))];
+  const x = axisEncoding(o.x, rows);
+  if (o.reference && !o.x.domain && (!o.x.scale || o.x.scale === "linear")) {
+    // Zoom to the data and the reference.
+    const v = rows.map((r) => Number(r[o.x.field])).concat(o.reference.value);
+    const lo = Math.min(...v), hi = Math.max(...v), pad = (hi - lo) * 0.06 || Math.abs(hi) * 0.01 || 1;
+    (x.scale as Record<string, unknown>).domain = [o.x.zero ? 0 : lo - pad, hi + pad];
+    (x.scale as Record<string, unknown>).nice = false;
+  }
+  const y = {
+    field: o.y.field,
+    type: "nominal",
+    title: o.y.title,
+    sort: order,
+    axis: { labelLimit: 260, grid: true, gridDash: [2, 2] },
+  };
+  const color = o.color ? { field: o.color.field, type: "nominal", title: o.color.title } : { value: "#4c78a8" };
+  const tooltip = [
+    ...(o.facet ? [{ field: o.facet.field, type: "nominal", title: o.facet.title }] : []),
+    { field: o.y.field, type: "nominal", title: o.y.title },
+    ...(o.color ? [{ field: o.color.field, type: "nominal", title: o.color.title }] : []),
+    { field: o.x.field, type: "quantitative", title: o.x.title, format: o.x.format ?? ".4~g" },
+  ];
+  const layers: Record<string, unknown>[] = [
+    {
+      mark: { type: "point", filled: true, size: 70, opacity: 0.9 },
+      encoding: {
+        x,
+        y,
+        color,
+        shape: o.color ? { field: o.color.field, type: "nominal", title: o.color.title } : undefined,
+        tooltip,
+      },
+    },
+  ];
+  if (o.reference) {
+    layers.push({
+      mark: { type: "rule", strokeDash: [5, 3], color: "#555", strokeWidth: 1.5 },
+      encoding: { x: { datum: o.reference.value, type: "quantitative" } },
+    });
+    layers.push({
+      mark: { type: "text", align: "left", dx: 3, dy: 2, baseline: "top", fontSize: 10, color: "#555", y: 0 },
+      encoding: { x: { datum: o.reference.value, type: "quantitative" }, text: { value: o.reference.label } },
+    });
+  }
+  const inner = { width: o.width ?? 460, height: { step: 22 }, layer: layers };
+  const spec: VegaLiteSpec = o.facet
+    ? {
+      $schema: VEGA_LITE_SCHEMA,
+      title: titleOf(o.title, o.subtitle),
+      data: { values: rows.map((r) => ({ ...r })) },
+      facet: {
+        row: {
+          field: o.facet.field,
+          type: "nominal",
+          title: o.facet.title,
+          sort: o.facet.order ?? [...new Set(rows.map((r) => String(r[o.facet!.field])))],
+          header: { labelAngle: 0, labelAlign: "left", labelFontSize: 12, labelFontWeight: "bold", titleFontSize: 12 },
+        },
+      },
+      spec: inner,
+      resolve: { scale: { x: "independent" } },
+      config: BASE_CONFIG,
+    }
+    : {
+      $schema: VEGA_LITE_SCHEMA,
+      title: titleOf(o.title, o.subtitle),
+      data: { values: rows.map((r) => ({ ...r })) },
+      ...inner,
+      config: BASE_CONFIG,
+    };
+  return new Chart(spec);
 }
 
 /** A point of {@link paretoChart}. */

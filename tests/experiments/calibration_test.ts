@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { calibrationComparison, meanRowSqnr } from "../../lib/experiments/calibration.ts";
+import { calibrationComparison } from "../../lib/experiments/calibration.ts";
+import { meanSliceSqnr } from "../../lib/quant/metrics.ts";
 
-Deno.test("calibration: meanRowSqnr averages per-row SQNRs", () => {
+Deno.test("calibration: meanSliceSqnr averages per-row SQNRs", () => {
   const x = new Float32Array([3, 4, 1, 1]), y = new Float32Array([3, 3, 1, 0]);
   const expected = (10 * Math.log10(25) + 10 * Math.log10(2)) / 2;
-  assert.ok(Math.abs(meanRowSqnr(x, y, 2) - expected) < 1e-12);
+  assert.ok(Math.abs(meanSliceSqnr(x, y, 2) - expected) < 1e-12);
 });
 
 Deno.test("calibration: clipping beats min-max at 4 bits; per-row dynamic beats static", async () => {

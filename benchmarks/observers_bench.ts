@@ -1,7 +1,7 @@
 // deno bench -A benchmarks/observers_bench.ts
 // Every calibrator on 1M float32 values (one batch: observe + range), per-tensor and per-channel.
-import { calibrate } from "../lib/calibrate/mod.ts";
-import type { Calibrator } from "../lib/calibrate/observer.ts";
+import { calibrate } from "../lib/quant/calibrate/mod.ts";
+import type { Calibrator } from "../lib/quant/calibrate/observer.ts";
 import type { QuantScheme } from "../lib/quant/params.ts";
 import { Prng } from "../lib/tensor/prng.ts";
 import { Tensor } from "../lib/tensor/tensor.ts";

@@ -3,8 +3,8 @@
 // calculate_qparams), and min-max / moving average against their PyTorch observers, same inputs,
 // same run, one thread each. Prints a table with speed-ups (PyTorch ms / quantlab ms).
 import { printComparison, runPeer, timeMs } from "./peer_harness.ts";
-import { calibrate } from "../lib/calibrate/mod.ts";
-import type { Calibrator } from "../lib/calibrate/observer.ts";
+import { calibrate } from "../lib/quant/calibrate/mod.ts";
+import type { Calibrator } from "../lib/quant/calibrate/observer.ts";
 import { paramsFromRange, type QuantScheme } from "../lib/quant/params.ts";
 import { Prng } from "../lib/tensor/prng.ts";
 import { Tensor } from "../lib/tensor/tensor.ts";

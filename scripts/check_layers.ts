@@ -4,8 +4,9 @@
  * its own folder or from folders below it. So there is no upward import and no cycle between folders.
  * Only real `import`/`export ... from` statements count (doc examples in JSDoc may import anything).
  *
- * Also checked: the root `mod.ts` exports fewer than {@link MAX_ROOT_NAMES} names (the rest live in the subpath
- * exports of `deno.json`), and every subpath export resolves to a file.
+ * Also checked: the root `mod.ts` exports fewer than {@link MAX_ROOT_NAMES} values (functions, classes, constants;
+ * the types they reference come along so `deno doc --lint mod.ts` is clean; the rest of the library lives in the
+ * subpath exports of `deno.json`), and every subpath export resolves to a file.
  *
  * Usage: `deno run --allow-read --allow-run scripts/check_layers.ts` (part of `deno task check`); exits 1 with one
  * line per violation.
@@ -121,14 +122,14 @@ export async function surfaceViolations(): Promise<string[]> {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  if (!out.success) problems.push(`deno doc --json mod.ts failed: ${new TextDecoder().decode(out.stderr).slice(0, 300)}`);
-  else {
-    const doc = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-      nodes: Record<string, { symbols?: { name: string }[] }>;
-    };
-    const names = new Set(Object.values(doc.nodes).flatMap((m) => (m.symbols ?? []).map((s) => s.name)));
+  if (!out.success) {
+    problems.push(`deno doc --json mod.ts failed: ${new TextDecoder().decode(out.stderr).slice(0, 300)}`);
+  } else {
+    // Runtime values (functions, classes, constants) are the surface; `export type` re-exports of the types they
+    // reference come along for documentation and do not count.
+    const names = new Set(Object.keys(await import(new URL("mod.ts", root).href)));
     if (names.size >= MAX_ROOT_NAMES) {
-      problems.push(`mod.ts exports ${names.size} names; keep it under ${MAX_ROOT_NAMES} (move the rest to subpaths)`);
+      problems.push(`mod.ts exports ${names.size} values; keep it under ${MAX_ROOT_NAMES} (move the rest to subpaths)`);
     }
   }
   return problems;

@@ -149,7 +149,7 @@ async function bindingLine(): Promise<string> {
   if (!reports.some(({ report }) => ORT_EXPERIMENTS.includes(report.id))) return "";
   const { backend } = await loadBackend("auto"); // cached: the binding the experiments loaded
   if (backend === "node") {
-    return `ONNX Runtime ${ORT_VERSION}: onnxruntime-node (native kernels; it loads with the permissions given, so the WASM binding was not downloaded)`;
+    return `ONNX Runtime ${ORT_VERSION}: onnxruntime-node (native kernels, loaded with the permissions given)`;
   }
   const ffi = (await Deno.permissions.query({ name: "ffi" })).state;
   return `ONNX Runtime ${ORT_VERSION}: onnxruntime-web (WASM, 2-3x slower than native) because ${

@@ -26,6 +26,7 @@ import type { OnnxModel } from "../lib/onnx/model.ts";
 import { digitsCnn } from "../lib/models/digits_cnn.ts";
 import { resnet8 } from "../lib/models/resnet8.ts";
 import { countParameters } from "../lib/models/layers.ts";
+import { progress } from "../lib/notebook/progress.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -137,6 +138,7 @@ export async function trainReference(
     checkpoint: ckpt,
     metadata: { recipe: recipe.name, modelSeed: recipe.modelSeed, shuffleSeed: recipe.shuffleSeed, config },
     label: recipe.name,
+    progress: (total, label) => progress(total, { label }),
     onEpoch: (rec) => {
       history.push(rec);
       console.log(

@@ -98,7 +98,7 @@ export const DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
  * if (!FASHION_MNIST_HELP.includes("FASHION_MNIST_DIR")) throw new Error("bad");
  * ```
  */
-export const FASHION_MNIST_HELP =
+export const FASHION_MNIST_HELP: string =
   "get Fashion-MNIST with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or `deno task fetch-data` " +
   "(downloads to datasets/fashion-mnist), or pass { dir } / set FASHION_MNIST_DIR to a folder holding " +
   "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]";

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { calibrate } from "../calibrate/mod.ts";
-import type { Calibrator } from "../calibrate/observer.ts";
+import { calibrate } from "../quant/calibrate/mod.ts";
+import type { Calibrator } from "../quant/calibrate/observer.ts";
 import { table } from "../notebook/table.ts";
 import { progress } from "../notebook/progress.ts";
 import { meanSliceSqnr, mse, sqnr } from "../quant/metrics.ts";

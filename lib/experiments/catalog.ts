@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { registerExperiment } from "./registry.ts";
+import { type Experiment, registerExperiment } from "./registry.ts";
 import { uniformExperiment } from "./uniform.ts";
 import { calibrationExperiment } from "./calibration.ts";
 import { granularityExperiment } from "./granularity.ts";
@@ -26,7 +26,7 @@ import { zeroShotExperiment } from "./zero_shot.ts";
  * if (ids[0] !== "uniform" || new Set(ids).size !== ids.length) throw new Error("bad");
  * ```
  */
-export const BUILTIN_EXPERIMENTS = Object.freeze([
+export const BUILTIN_EXPERIMENTS: readonly Experiment[] = Object.freeze([
   uniformExperiment,
   calibrationExperiment,
   granularityExperiment,

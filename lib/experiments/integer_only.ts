@@ -14,7 +14,7 @@ import { table } from "../notebook/table.ts";
 import { progress } from "../notebook/progress.ts";
 import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
-import { createSession, type SessionOptions } from "../onnx/session.ts";
+import { createSession, loadBackend, type SessionOptions } from "../onnx/session.ts";
 import { tensorValues } from "../onnx/tensor_data.ts";
 import { evaluateAccuracy, modelSize } from "../ptq/evaluate.ts";
 import { ptq } from "../ptq/pipeline.ts";
@@ -239,7 +239,12 @@ export async function integerOnlyComparison(options: OnnxExperimentOptions = {})
     28,
   ]);
   const lat: { backend: string; model: string; ms: number }[] = [];
-  for (const backend of ["node", "web"] as const) {
+  // Quick sizes (the default `deno task reproduce`) time only the binding in use, so that a fresh machine downloads
+  // one ONNX Runtime binding (the other is 140-290 MB); full sizes compare both.
+  const inUse = (await loadBackend(options.session?.backend ?? "auto")).backend;
+  const bindings = quick ? [inUse] : (["node", "web"] as const);
+  if (bindings.length === 1) await p.tick(1, "latency: only the binding in use at quick sizes");
+  for (const backend of bindings) {
     for (const [name, mm] of sizes) {
       let s;
       try {

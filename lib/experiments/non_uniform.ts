@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { calibrate } from "../calibrate/mod.ts";
+import { calibrate } from "../quant/calibrate/mod.ts";
 import { nonUniform } from "../nonuniform/nonuniform_quantizer.ts";
 import { progress } from "../notebook/progress.ts";
 import { table } from "../notebook/table.ts";

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { calibrate } from "../calibrate/mod.ts";
-import type { Calibrator } from "../calibrate/observer.ts";
+import { calibrate } from "../quant/calibrate/mod.ts";
+import type { Calibrator } from "../quant/calibrate/observer.ts";
 import { type ImageDataset, subset } from "../data/batching.ts";
 import { loadFashionMnist } from "../data/fashion_mnist.ts";
 import { QuantlabError } from "../errors.ts";

@@ -138,12 +138,19 @@ export class Report {
   /** Key numbers, by name (for tests and summaries). */
   readonly numbers: Record<string, number> = {};
 
-  /**
-   * @param id Experiment id (e.g. `"uniform"`).
-   * @param title Heading.
-   * @param claim The survey's claim this report examines.
-   */
-  constructor(readonly id: string, readonly title: string, readonly claim: string) {}
+  /** Experiment id (e.g. `"uniform"`). */
+  readonly id: string;
+  /** Heading. */
+  readonly title: string;
+  /** The survey's claim this report examines. */
+  readonly claim: string;
+
+  /** Start a report for experiment `id` with its heading and the survey claim it examines. */
+  constructor(id: string, title: string, claim: string) {
+    this.id = id;
+    this.title = title;
+    this.claim = claim;
+  }
 
   /** Add a paragraph (plain text; `code` in backticks is kept as is). */
   text(text: string): this {

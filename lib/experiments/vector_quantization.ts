@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { calibrate } from "../calibrate/mod.ts";
+import { calibrate } from "../quant/calibrate/mod.ts";
 import { progress } from "../notebook/progress.ts";
 import { table } from "../notebook/table.ts";
 import { mse, sqnr } from "../quant/metrics.ts";

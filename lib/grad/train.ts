@@ -15,7 +15,6 @@ import { QuantlabError } from "../errors.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { progress, type ProgressSink } from "../notebook/progress.ts";
 import { applyParams, buildGradientGraph, type GradientGraph } from "./compiler.ts";
 import { crossEntropyLoss } from "./losses.ts";
 import { GradientSession } from "./session.ts";
@@ -133,13 +132,44 @@ export interface FitOptions {
   checkpoint?: string;
   /** Extra metadata for checkpoints (training configuration, seed, ...). */
   metadata?: Record<string, unknown>;
-  /** Progress display (default `"auto"`: notebook, else terminal, else none). */
-  progress?: ProgressSink;
+  /**
+   * Where to report progress: a factory making a reporter for `total` steps (e.g. lib/notebook's
+   * `(total, label) => progress(total, { label })` for a terminal bar or an updating notebook display), or
+   * `"none"` (default). The trainer never imports presentation code.
+   */
+  progress?: "none" | ProgressFactory;
   /** Label of the progress bar. */
   label?: string;
   /** Called after every epoch with its record and the current inference model. */
   onEpoch?: (record: TrainingEpoch, model: OnnxModel) => void | Promise<void>;
 }
+
+/** What the trainer reports progress to (lib/notebook's `Progress` is one). */
+export interface ProgressReporter {
+  /** Steps done so far. */
+  readonly done: number;
+  /** Advance by `n` steps with a note. */
+  tick(n?: number, note?: string): unknown;
+  /** Set the count of steps done with a note. */
+  set(done: number, note?: string): unknown;
+  /** The work is over. */
+  finish(): unknown;
+}
+
+/** Makes a {@link ProgressReporter} for `total` steps. */
+export type ProgressFactory = (total: number, label: string) => ProgressReporter;
+
+const SILENT: ProgressFactory = () => {
+  let done = 0;
+  return {
+    get done() {
+      return done;
+    },
+    tick: (n = 1) => done += n,
+    set: (d: number) => done = d,
+    finish: () => undefined,
+  };
+};
 
 /** The outcome of {@link Trainer.fit}. */
 export interface TrainResult {
@@ -361,7 +391,8 @@ export class Trainer {
       );
     }
     const tables = normalizationTables(o.train);
-    const bar = progress(o.epochs * stepsPerEpoch, { label: o.label ?? "training", sink: o.progress ?? "auto" });
+    const makeBar = o.progress === undefined || o.progress === "none" ? SILENT : o.progress;
+    const bar = makeBar(o.epochs * stepsPerEpoch, o.label ?? "training");
     const history: TrainingEpoch[] = [];
     const tm = this.timings;
     const t0 = performance.now();

@@ -36,7 +36,11 @@ export interface ProgressOptions {
   readonly display?: (bundle: MediaBundle, update: boolean, displayId: string) => Promise<void> | void;
 }
 
-type JupyterDisplay = (obj: unknown, options: { raw: boolean; update?: boolean; display_id?: string }) => Promise<void>;
+/** `Deno.jupyter.display` as quantlab calls it. */
+export type JupyterDisplay = (
+  obj: unknown,
+  options: { raw: boolean; update?: boolean; display_id?: string },
+) => Promise<void>;
 
 /**
  * `Deno.jupyter.display` when running inside Deno's Jupyter kernel, else `undefined`.

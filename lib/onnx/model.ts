@@ -20,7 +20,7 @@ import { bytesSource, fingerprint, type ModelSource, modelSource, sourceLabel } 
  * if (SUPPORTED_OPSETS.min !== 13 || SUPPORTED_OPSETS.max < SUPPORTED_OPSETS.min) throw new Error("bad");
  * ```
  */
-export const SUPPORTED_OPSETS = Object.freeze({ min: 13, max: 22 });
+export const SUPPORTED_OPSETS: { readonly min: 13; readonly max: 22 } = Object.freeze({ min: 13, max: 22 });
 
 /**
  * An ONNX model: the decoded `ModelProto` and known shapes.

@@ -111,7 +111,23 @@ export interface ValueInfo {
  * if (AttributeType.FLOAT !== 1 || AttributeType.INT !== 2 || AttributeType.INTS !== 7) throw new Error("bad");
  * ```
  */
-export const AttributeType = Object.freeze({
+export const AttributeType: {
+  readonly UNDEFINED: 0;
+  readonly FLOAT: 1;
+  readonly INT: 2;
+  readonly STRING: 3;
+  readonly TENSOR: 4;
+  readonly GRAPH: 5;
+  readonly FLOATS: 6;
+  readonly INTS: 7;
+  readonly STRINGS: 8;
+  readonly TENSORS: 9;
+  readonly GRAPHS: 10;
+  readonly SPARSE_TENSOR: 11;
+  readonly SPARSE_TENSORS: 12;
+  readonly TYPE_PROTO: 13;
+  readonly TYPE_PROTOS: 14;
+} = Object.freeze({
   UNDEFINED: 0,
   FLOAT: 1,
   INT: 2,

@@ -49,6 +49,7 @@ export interface SessionOptions {
   cache?: boolean;
 }
 
+/** The parts of an ONNX Runtime JS binding quantlab uses (onnxruntime-node and onnxruntime-web share them). */
 interface OrtModule {
   InferenceSession: {
     create(bytes: Uint8Array, options?: OrtInferenceSession.SessionOptions): Promise<OrtInferenceSession>;
@@ -77,7 +78,9 @@ function loadModule(backend: Backend): Promise<OrtModule | null> {
 
 /**
  * Load an ONNX Runtime binding: `"auto"` tries native then WASM. Throws `UNSUPPORTED` when the requested
- * binding cannot load.
+ * binding cannot load. (Left out of the generated docs: `ort` is ONNX Runtime's own module, not quantlab's API.)
+ *
+ * @ignore
  *
  * @example
  * ```ts ignore

@@ -16,7 +16,22 @@ import type { TensorProto } from "./proto.ts";
  * if (DataType.FLOAT !== 1 || DataType.UINT8 !== 2 || DataType.INT8 !== 3) throw new Error("bad");
  * ```
  */
-export const DataType = Object.freeze({
+export const DataType: {
+  readonly UNDEFINED: 0;
+  readonly FLOAT: 1;
+  readonly UINT8: 2;
+  readonly INT8: 3;
+  readonly UINT16: 4;
+  readonly INT16: 5;
+  readonly INT32: 6;
+  readonly INT64: 7;
+  readonly STRING: 8;
+  readonly BOOL: 9;
+  readonly FLOAT16: 10;
+  readonly DOUBLE: 11;
+  readonly UINT32: 12;
+  readonly UINT64: 13;
+} = Object.freeze({
   UNDEFINED: 0,
   FLOAT: 1,
   UINT8: 2,

@@ -27,7 +27,14 @@ import { QuantlabError } from "../errors.ts";
  * if (WireType.VARINT !== 0 || WireType.LEN !== 2 || WireType.I32 !== 5) throw new Error("bad");
  * ```
  */
-export const WireType = Object.freeze({ VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 5 });
+export const WireType: {
+  readonly VARINT: 0;
+  readonly I64: 1;
+  readonly LEN: 2;
+  readonly SGROUP: 3;
+  readonly EGROUP: 4;
+  readonly I32: 5;
+} = Object.freeze({ VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 5 });
 
 const TWO32 = 4294967296;
 const INT64_MAX = 9223372036854775807n;

@@ -12,8 +12,8 @@
  * @module
  */
 import { QuantlabError } from "../errors.ts";
-import { minMax } from "../calibrate/min_max.ts";
-import type { Observer } from "../calibrate/observer.ts";
+import { minMax } from "../quant/calibrate/min_max.ts";
+import type { Observer } from "../quant/calibrate/observer.ts";
 import type { InputFeeds, InputReader } from "../data/reader.ts";
 import { exposeValues } from "../onnx/capture.ts";
 import { indexGraph } from "../onnx/graph.ts";

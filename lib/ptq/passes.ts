@@ -7,8 +7,9 @@
  */
 import { biasCorrectionPass } from "./bias_correction.ts";
 import { calibratePass } from "./calibrate_pass.ts";
-import { equalizePass } from "./equalize.ts";
+import { type EqualizeOptions, equalizePass } from "./equalize.ts";
 import { foldBatchNormPass } from "./fold_pass.ts";
+import type { PtqPass } from "./pass.ts";
 
 /**
  * Pass factories by name.
@@ -21,10 +22,14 @@ import { foldBatchNormPass } from "./fold_pass.ts";
  * ```
  */
 export const passes: {
-  readonly foldBatchNorm: typeof foldBatchNormPass;
-  readonly equalize: typeof equalizePass;
-  readonly calibrate: typeof calibratePass;
-  readonly biasCorrection: typeof biasCorrectionPass;
+  /** BatchNorm folding (stage `graph`). */
+  readonly foldBatchNorm: () => PtqPass;
+  /** Cross-layer equalization (stage `graph`). */
+  readonly equalize: (options?: EqualizeOptions) => PtqPass;
+  /** Activation calibration (stage `calibrate`; added by default). */
+  readonly calibrate: () => PtqPass;
+  /** Empirical bias correction (stage `calibrated`). */
+  readonly biasCorrection: (options?: { count?: number }) => PtqPass;
 } = Object.freeze({
   foldBatchNorm: foldBatchNormPass,
   equalize: equalizePass,

@@ -63,16 +63,27 @@ import { analyzeSensitivity, type SensitivityOptions, type SensitivityResult } f
  */
 export type CalibrationSource = ImageDataset | InputReader | Iterable<InputFeeds> | Iterable<Tensor<"float32">>;
 
-interface PtqConfig {
+/** Everything a {@link PtqPipeline} holds (read it through `pipeline.config`). */
+export interface PtqConfig {
+  /** The float model as given. */
   readonly model: OnnxModel;
+  /** The policy the plan is built from. */
   readonly policy: QuantPolicy;
+  /** An explicit plan, or a function editing the policy's plan. */
   readonly plan?: QuantPlan | ((plan: QuantPlan) => QuantPlan);
+  /** Fold BatchNorm first. */
   readonly fold: boolean;
+  /** User passes, in order (run by stage). */
   readonly passes: readonly PtqPass[];
+  /** Calibration data. */
   readonly calibration?: CalibrationSource;
+  /** Calibration examples. */
   readonly calibrationCount?: number;
+  /** Batch size for datasets. */
   readonly batchSize: number;
+  /** ORT options. */
   readonly session: SessionOptions;
+  /** Progress callback. */
   readonly progress?: (message: string, fraction?: number) => void;
 }
 

@@ -27,7 +27,7 @@
  * @module
  */
 import { QuantlabError } from "../errors.ts";
-import type { Calibrator } from "../calibrate/observer.ts";
+import type { Calibrator } from "../quant/calibrate/observer.ts";
 import { inferElemTypes } from "../onnx/capture.ts";
 import { attrInt, indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";

@@ -15,9 +15,9 @@
  * @module
  */
 import { checkBits, QuantlabError } from "../errors.ts";
-import type { Calibrator, CalibratorRecipe, Observer } from "../calibrate/observer.ts";
-import { minMax } from "../calibrate/min_max.ts";
-import { calibratorFromRecipe, calibratorRecipe } from "../calibrate/recipe.ts";
+import type { Calibrator, CalibratorRecipe, Observer } from "./calibrate/observer.ts";
+import { minMax } from "./calibrate/min_max.ts";
+import { calibratorFromRecipe, calibratorRecipe } from "./calibrate/recipe.ts";
 import { asFloatTensor, type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { dequantizeTensor, fakeQuantizeTensor, quantizeTensor } from "./affine.ts";
 import {
@@ -476,7 +476,7 @@ export class UniformWeights extends FittedWeightsBase {
  * @example
  * ```ts
  * import { quantizer, uniformFromRecipe } from "./quantizer.ts";
- * import { percentile } from "../calibrate/percentile.ts";
+ * import { percentile } from "./calibrate/percentile.ts";
  * const q = quantizer().uint(4).asymmetric().perChannel(1).calibrate(percentile({ percentile: 99 }));
  * const back = uniformFromRecipe(JSON.parse(JSON.stringify(q.toRecipe())));
  * if (back.toString() !== q.toString()) throw new Error(back.toString());

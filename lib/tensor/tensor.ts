@@ -10,9 +10,13 @@ export type DType = "float32" | "int8" | "uint8" | "int32";
 
 /** The typed array behind each {@link DType}. */
 export interface DTypeArrays {
+  /** 32-bit floats. */
   float32: Float32Array;
+  /** Signed bytes. */
   int8: Int8Array;
+  /** Unsigned bytes. */
   uint8: Uint8Array;
+  /** 32-bit integers. */
   int32: Int32Array;
 }
 

@@ -386,20 +386,16 @@ export function dotPlotChart(rows: readonly Datum[], o: DotPlotOptions): Chart {
   for (const r of rows) assertFinite([Number(r[o.x.field])], `chart "${o.title}" value of "${r[o.y.field]}"`);
   const order = o.y.order ?? [...new Set(rows.map((r) => String(r[o.y.field])))];
   const x = axisEncoding(o.x, rows);
-  if (o.reference && !o.x.domain && (!o.x.scale || o.x.scale === "linear")) {
-    // Zoom to the data and the reference.
-    const v = rows.map((r) => Number(r[o.x.field])).concat(o.reference.value);
-    const lo = Math.min(...v), hi = Math.max(...v), pad = (hi - lo) * 0.06 || Math.abs(hi) * 0.01 || 1;
-    (x.scale as Record<string, unknown>).domain = [o.x.zero ? 0 : lo - pad, hi + pad];
-    (x.scale as Record<string, unknown>).nice = false;
-  }
   const y = {
     field: o.y.field,
     type: "nominal",
-    title: o.y.title,
+    // In small multiples the facet header names the panel; the category labels name the rows.
+    title: o.facet ? null : o.y.title,
     sort: order,
-    axis: { labelLimit: 260, grid: true, gridDash: [2, 2] },
+    axis: { labelLimit: 340, grid: true, gridDash: [2, 2] },
   };
+  // At least a few labelled ticks, also on narrow zoomed ranges.
+  (x.axis as Record<string, unknown>).tickCount = 6;
   const color = o.color ? { field: o.color.field, type: "nominal", title: o.color.title } : { value: "#4c78a8" };
   const tooltip = [
     ...(o.facet ? [{ field: o.facet.field, type: "nominal", title: o.facet.title }] : []),
@@ -407,26 +403,27 @@ export function dotPlotChart(rows: readonly Datum[], o: DotPlotOptions): Chart {
     ...(o.color ? [{ field: o.color.field, type: "nominal", title: o.color.title }] : []),
     { field: o.x.field, type: "quantitative", title: o.x.title, format: o.x.format ?? ".4~g" },
   ];
+  const point: Record<string, unknown> = { x, y, color, tooltip };
+  if (o.color) point.shape = { field: o.color.field, type: "nominal", title: o.color.title };
   const layers: Record<string, unknown>[] = [
-    {
-      mark: { type: "point", filled: true, size: 70, opacity: 0.9 },
-      encoding: {
-        x,
-        y,
-        color,
-        shape: o.color ? { field: o.color.field, type: "nominal", title: o.color.title } : undefined,
-        tooltip,
-      },
-    },
+    { mark: { type: "point", filled: true, size: 70, opacity: 0.9 }, encoding: point },
   ];
+  // Rows carry the reference as a field, so that each panel's (independent, zoomed) x scale includes it; the label
+  // is drawn once per panel (on the first row of each).
+  const seen = new Set<string>();
+  const data = rows.map((r) => {
+    const key = o.facet ? String(r[o.facet.field]) : "";
+    const first = !seen.has(key);
+    seen.add(key);
+    return o.reference ? { ...r, __reference: o.reference.value, __first: first } : { ...r };
+  });
   if (o.reference) {
+    const rx = { field: "__reference", type: "quantitative" };
+    layers.push({ mark: { type: "rule", strokeDash: [5, 3], color: "#555", strokeWidth: 1.5 }, encoding: { x: rx } });
     layers.push({
-      mark: { type: "rule", strokeDash: [5, 3], color: "#555", strokeWidth: 1.5 },
-      encoding: { x: { datum: o.reference.value, type: "quantitative" } },
-    });
-    layers.push({
-      mark: { type: "text", align: "left", dx: 3, dy: 2, baseline: "top", fontSize: 10, color: "#555", y: 0 },
-      encoding: { x: { datum: o.reference.value, type: "quantitative" }, text: { value: o.reference.label } },
+      transform: [{ filter: "datum.__first" }],
+      mark: { type: "text", align: "left", dx: 4, dy: 2, baseline: "top", fontSize: 10, color: "#333", y: 0 },
+      encoding: { x: rx, text: { value: o.reference.label } },
     });
   }
   const inner = { width: o.width ?? 460, height: { step: 22 }, layer: layers };
@@ -434,7 +431,7 @@ export function dotPlotChart(rows: readonly Datum[], o: DotPlotOptions): Chart {
     ? {
       $schema: VEGA_LITE_SCHEMA,
       title: titleOf(o.title, o.subtitle),
-      data: { values: rows.map((r) => ({ ...r })) },
+      data: { values: data },
       facet: {
         row: {
           field: o.facet.field,
@@ -451,7 +448,7 @@ export function dotPlotChart(rows: readonly Datum[], o: DotPlotOptions): Chart {
     : {
       $schema: VEGA_LITE_SCHEMA,
       title: titleOf(o.title, o.subtitle),
-      data: { values: rows.map((r) => ({ ...r })) },
+      data: { values: data },
       ...inner,
       config: BASE_CONFIG,
     };

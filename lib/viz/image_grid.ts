@@ -85,8 +85,22 @@ export async function encodeGreyPng(pixels: Uint8Array, width: number, height: n
  * ```
  */
 export class ImageGrid {
-  /** @param png PNG bytes. @param width Pixels. @param height Pixels. @param title Caption. */
-  constructor(readonly png: Uint8Array, readonly width: number, readonly height: number, readonly title: string) {}
+  /** PNG bytes. */
+  readonly png: Uint8Array;
+  /** Width, pixels. */
+  readonly width: number;
+  /** Height, pixels. */
+  readonly height: number;
+  /** Caption. */
+  readonly title: string;
+
+  /** Wrap PNG bytes of `width x height` pixels with a caption. */
+  constructor(png: Uint8Array, width: number, height: number, title: string) {
+    this.png = png;
+    this.width = width;
+    this.height = height;
+    this.title = title;
+  }
 
   /** Base64 of the PNG. */
   base64(): string {

@@ -34,7 +34,8 @@ export const ZEROQ_EPS = 1e-6;
  * if (!ZEROQ_BATCHNORM_HELP.includes("TrainingMode.PRESERVE")) throw new Error("bad");
  * ```
  */
-export const ZEROQ_BATCHNORM_HELP = "ZeroQ distils inputs whose per-layer statistics match the running mean and " +
+export const ZEROQ_BATCHNORM_HELP: string =
+  "ZeroQ distils inputs whose per-layer statistics match the running mean and " +
   "variance stored in the model's BatchNormalization layers, so it needs a model that keeps them. Export from " +
   "PyTorch with `torch.onnx.export(model.eval(), x, path, training=torch.onnx.TrainingMode.PRESERVE, " +
   "do_constant_folding=False)` (the default TrainingMode.EVAL with constant folding fuses BatchNorm into the " +

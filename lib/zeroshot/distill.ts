@@ -100,24 +100,39 @@ export interface ZeroShotLossGraph {
  * ```
  */
 export class ZeroShotData implements Iterable<Tensor<"float32">> {
-  /**
-   * @param kind `"zeroq"` (distilled), `"noise"` (Gaussian baseline).
-   * @param tensors The batches, `[batch, ...inputShape]`.
-   * @param losses Loss before each Adam step, per batch (empty for noise).
-   * @param finalLosses Loss of each finished batch (after the last step).
-   * @param labels Target classes per batch (label-conditioned variant).
-   * @param seconds Wall time of the generation.
-   * @param backend ORT binding used (`""` for noise).
-   */
+  /** `"zeroq"` (distilled) or `"noise"` (Gaussian baseline). */
+  readonly kind: "zeroq" | "noise";
+  /** The batches, `[batch, ...inputShape]`. */
+  readonly tensors: readonly Tensor<"float32">[];
+  /** Loss before each Adam step, per batch (empty for noise). */
+  readonly losses: readonly Float64Array[];
+  /** Loss of each finished batch (after the last step). */
+  readonly finalLosses: readonly number[];
+  /** Target classes per batch (label-conditioned variant). */
+  readonly labels: readonly Int32Array[];
+  /** Wall time of the generation, seconds. */
+  readonly seconds: number;
+  /** ORT binding used (`""` for noise). */
+  readonly backend: string;
+
+  /** Wrap generated batches and their records (made by {@link ZeroShotBuilder}). */
   constructor(
-    readonly kind: "zeroq" | "noise",
-    readonly tensors: readonly Tensor<"float32">[],
-    readonly losses: readonly Float64Array[] = [],
-    readonly finalLosses: readonly number[] = [],
-    readonly labels: readonly Int32Array[] = [],
-    readonly seconds = 0,
-    readonly backend = "",
-  ) {}
+    kind: "zeroq" | "noise",
+    tensors: readonly Tensor<"float32">[],
+    losses: readonly Float64Array[] = [],
+    finalLosses: readonly number[] = [],
+    labels: readonly Int32Array[] = [],
+    seconds = 0,
+    backend = "",
+  ) {
+    this.kind = kind;
+    this.tensors = tensors;
+    this.losses = losses;
+    this.finalLosses = finalLosses;
+    this.labels = labels;
+    this.seconds = seconds;
+    this.backend = backend;
+  }
 
   /** Iterate over the batches. */
   [Symbol.iterator](): Iterator<Tensor<"float32">> {

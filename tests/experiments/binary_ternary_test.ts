@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { erfc } from "../../lib/calibrate/aciq_alpha.ts";
+import { erfc } from "../../lib/quant/calibrate/aciq_alpha.ts";
 import { QuantlabError } from "../../lib/errors.ts";
 import { binaryTernaryComparison, extremeMethods, thresholdSweep } from "../../lib/experiments/binary_ternary.ts";
 import { syntheticWeights } from "../../lib/experiments/weights.ts";

@@ -5,7 +5,7 @@ import { loadFashionMnist } from "../../lib/data/fashion_mnist.ts";
 import { subset } from "../../lib/data/batching.ts";
 import { ptq } from "../../lib/ptq/pipeline.ts";
 import { quantizer } from "../../lib/quant/quantizer.ts";
-import { minMax } from "../../lib/calibrate/min_max.ts";
+import { minMax } from "../../lib/quant/calibrate/min_max.ts";
 import { QuantlabError } from "../../lib/errors.ts";
 import { fashionMnistAvailable, modelPath, reference } from "../onnx/_fixtures.ts";
 

@@ -10,7 +10,7 @@ import { buildPlan } from "../../lib/ptq/policy.ts";
 import { QuantPlan } from "../../lib/ptq/plan.ts";
 import { planFromJson } from "../../lib/ptq/recipes.ts";
 import { quantizer } from "../../lib/quant/quantizer.ts";
-import { calibrate } from "../../lib/calibrate/mod.ts";
+import { calibrate } from "../../lib/quant/calibrate/mod.ts";
 import { Prng } from "../../lib/tensor/prng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { modelPath } from "../onnx/_fixtures.ts";

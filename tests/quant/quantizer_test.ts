@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../lib/errors.ts";
-import { minMax } from "../../lib/calibrate/min_max.ts";
-import type { Calibrator } from "../../lib/calibrate/observer.ts";
+import { minMax } from "../../lib/quant/calibrate/min_max.ts";
+import type { Calibrator } from "../../lib/quant/calibrate/observer.ts";
 import { fakeQuantizeTensor } from "../../lib/quant/affine.ts";
 import { paramsFromRange } from "../../lib/quant/params.ts";
 import { quantizer } from "../../lib/quant/quantizer.ts";

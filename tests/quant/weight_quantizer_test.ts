@@ -3,8 +3,8 @@ import { QuantlabError } from "../../lib/errors.ts";
 import { binary, binaryFromRecipe } from "../../lib/extreme/binary.ts";
 import { ternary, ternaryFromRecipe } from "../../lib/extreme/ternary.ts";
 import { nonUniform, nonUniformFromRecipe } from "../../lib/nonuniform/nonuniform_quantizer.ts";
-import { percentile } from "../../lib/calibrate/percentile.ts";
-import { entropy } from "../../lib/calibrate/entropy.ts";
+import { percentile } from "../../lib/quant/calibrate/percentile.ts";
+import { entropy } from "../../lib/quant/calibrate/entropy.ts";
 import { fakeQuantizeTensor } from "../../lib/quant/affine.ts";
 import { quantizer, uniformFromRecipe } from "../../lib/quant/quantizer.ts";
 import {

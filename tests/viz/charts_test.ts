@@ -35,7 +35,7 @@ Deno.test("charts: line charts carry the v5 schema, a title, axis titles with un
   const m = errorVsBitsChart([{ bits: 2, method: "a", value: 1 }], { metric: "mse", title: "M" });
   assert.equal(((m.spec.encoding as Record<string, Spec>).y.scale as Spec).type, "log");
   const a = accuracyVsBitsChart([{ bits: 4, method: "x", accuracy: 0.5 }], { title: "A" });
-  assert.equal(((a.spec.encoding as Record<string, Spec>).y.axis as Spec).format, ".0%");
+  assert.equal(((a.spec.encoding as Record<string, Spec>).y.axis as Spec).format, ".1%"); // zoomed: one decimal
   assert.throws(
     () =>
       lineChart([], {
@@ -144,4 +144,65 @@ Deno.test("inspect: tensor statistics, parameter description and display bundle"
   assert.ok(String(bundle["text/html"]).includes("<svg"));
   assert.ok("application/vnd.vegalite.v5+json" in bundle && "image/svg+xml" in bundle);
   assert.throws(() => tensorStats([]), (e: unknown) => e instanceof QuantlabError && e.code === "EMPTY_TENSOR");
+});
+
+Deno.test("charts: rendered charts fit the report width, label every axis and never repeat a tick", async () => {
+  const { dotPlotChart } = await import("../../lib/viz/charts.ts");
+  const { svgProblems } = await import("./_svg_checks.ts");
+  // PTQ-like grid: 3 bit settings x 4 calibrators x 2 granularities, as small multiples with the float reference.
+  const rows = ["W8A8", "W6A6", "W4A8"].flatMap((config, k) =>
+    ["min-max", "percentile 99.99", "entropy (KL)", "MSE-optimal"].flatMap((calibrator, c) =>
+      ["per-tensor", "per-channel"].map((granularity, g) => ({
+        config,
+        calibrator,
+        granularity,
+        top1: 0.93 - 0.02 * k - 0.01 * c + 0.005 * g,
+      }))
+    )
+  );
+  const dot = dotPlotChart(rows, {
+    title: "PTQ accuracy",
+    x: { field: "top1", title: "test accuracy", format: ".1%" },
+    y: { field: "calibrator", title: "activation calibrator" },
+    color: { field: "granularity", title: "weights" },
+    facet: { field: "config", title: "bits" },
+    reference: { value: 0.935, label: "float 93.50%" },
+  });
+  const svg = await dot.toSVG();
+  assert.deepEqual(svgProblems(svg, "dot plot"), []);
+  for (const t of ["W8A8", "W4A8", "MSE-optimal", "float 93.50%", "test accuracy"]) {
+    assert.ok(svg.includes(`>${t}</text>`), `dot plot lacks "${t}"`);
+  }
+  // Panels zoom to their own data: the W8A8 axis does not reach down to the W4A8 values.
+  assert.ok(!/X-axis titled 'test accuracy' for a linear scale with values from 0\.0%/.test(svg));
+  // Per-layer axis: the layer names, not indices.
+  const layers = dotPlotChart(["conv1", "relu1", "conv2"].map((name, i) => ({ name, sqnr: 30 - i, config: "W8A8" })), {
+    title: "SQNR per layer",
+    x: { field: "sqnr", title: "SQNR (dB)" },
+    y: { field: "name", title: "layer (graph order)" },
+    color: { field: "config", title: "bits" },
+  });
+  const lsvg = await layers.toSVG();
+  assert.deepEqual(svgProblems(lsvg, "layers"), []);
+  assert.ok(lsvg.includes(">relu1</text>"));
+  // Integer axes over a short range: ticks only at the integers present (no "2 3 3 4 4").
+  const bits = errorVsBitsChart([2, 3, 4].map((b) => ({ bits: b, method: "m", value: 6 * b })), {
+    metric: "sqnr",
+    title: "bits",
+  });
+  const bsvg = await bits.toSVG();
+  assert.deepEqual(svgProblems(bsvg, "bits"), []);
+  // Accuracy against bits: zoomed, with the float reference drawn.
+  const acc = accuracyVsBitsChart([{ bits: 4, method: "PTQ", accuracy: 0.901 }, {
+    bits: 8,
+    method: "PTQ",
+    accuracy: 0.926,
+  }], {
+    title: "acc",
+    reference: 0.93,
+  });
+  const asvg = await acc.toSVG();
+  assert.deepEqual(svgProblems(asvg, "accuracy"), []);
+  assert.ok(asvg.includes(">93.0%</text>"), "float reference label");
+  assert.ok(!asvg.includes(">0.0%</text>"), "accuracy axis zoomed, not from 0 %");
 });

@@ -21,8 +21,8 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import type { SlotLayout } from "./slot_state.ts";
 
 /** `"abs"`: histogram of `|x|` over `[0, T]`; `"signed"`: histogram of `x` over a range holding 0. */
@@ -55,7 +55,7 @@ export function checkBins(bins: number, what: string): void {
  * @example
  * ```ts
  * import { SlotHistograms } from "./histogram.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const h = new SlotHistograms(4, "abs");
  * const layout = { outer: 1, slots: 1, inner: 4 };
  * h.add(Tensor.from([0, 1, -3, 4]), layout, [-3], [4]); // bins of width 1 over [0, 4]

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { expectedSquaredError, mse } from "../../lib/calibrate/mse.ts";
-import { QuantlabError } from "../../lib/errors.ts";
-import { fakeQuantizeTensor } from "../../lib/quant/affine.ts";
-import { paramsFromRange, type QuantScheme } from "../../lib/quant/params.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import { expectedSquaredError, mse } from "../../../lib/quant/calibrate/mse.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import { fakeQuantizeTensor } from "../../../lib/quant/affine.ts";
+import { paramsFromRange, type QuantScheme } from "../../../lib/quant/params.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 const sym = (bits: number): QuantScheme => ({ bits, signed: true, symmetric: true, range: "restricted" });
 const asym = (bits: number): QuantScheme => ({ bits, signed: false, symmetric: false, range: "full" });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { QuantlabError } from "../../lib/errors.ts";
-import { calibrate } from "../../lib/calibrate/mod.ts";
-import type { Calibrator } from "../../lib/calibrate/observer.ts";
-import { calibratorFromRecipe, calibratorRecipe } from "../../lib/calibrate/recipe.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import { calibrate } from "../../../lib/quant/calibrate/mod.ts";
+import type { Calibrator } from "../../../lib/quant/calibrate/observer.ts";
+import { calibratorFromRecipe, calibratorRecipe } from "../../../lib/quant/calibrate/recipe.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 const SCHEME = { bits: 4, signed: true, symmetric: false, range: "full" } as const;
 

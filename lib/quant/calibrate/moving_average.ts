@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState } from "./slot_state.ts";
 
@@ -66,7 +66,7 @@ class MovingAverageObserver implements Observer {
  * @example
  * ```ts
  * import { movingAverage } from "./moving_average.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const obs = movingAverage({ averagingConstant: 0.5 }).create({
  *   scheme: { bits: 8, signed: true, symmetric: true, range: "full" },
  * });

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { checkBits, QuantlabError } from "../errors.ts";
+import { checkBits, QuantlabError } from "../../errors.ts";
 
 /** The prior ACIQ assumes for the values. */
 export type AciqPrior = "laplace" | "gaussian";

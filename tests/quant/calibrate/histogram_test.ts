@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { SlotHistograms } from "../../lib/calibrate/histogram.ts";
-import { QuantlabError } from "../../lib/errors.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import { SlotHistograms } from "../../../lib/quant/calibrate/histogram.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 function minMax(x: Float32Array): [number, number] {
   let lo = Infinity, hi = -Infinity;

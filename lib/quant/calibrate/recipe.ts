@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
+import { QuantlabError } from "../../errors.ts";
 import { aciq, type AciqOptions } from "./aciq.ts";
 import { entropy, type EntropyOptions } from "./entropy.ts";
 import { minMax } from "./min_max.ts";

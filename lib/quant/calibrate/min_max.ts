@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
+import { QuantlabError } from "../../errors.ts";
 import { checkBatch, PerSlotState } from "./slot_state.ts";
 import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 
 class MinMaxObserver implements Observer {
   readonly name = "minmax";
@@ -35,7 +35,7 @@ class MinMaxObserver implements Observer {
  * @example
  * ```ts
  * import { minMax } from "./min_max.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const obs = minMax().create({ scheme: { bits: 8, signed: true, symmetric: true, range: "full" } });
  * obs.observe(Tensor.from([-1, 2]));
  * obs.observe(Tensor.from([3, 0]));

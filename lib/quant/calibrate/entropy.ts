@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import type { QuantScheme } from "../quant/params.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import type { QuantScheme } from "../params.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
 import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, slotLayout } from "./slot_state.ts";
@@ -241,8 +241,8 @@ class EntropyObserver implements Observer {
  * @example
  * ```ts
  * import { entropy } from "./entropy.ts";
- * import { Prng } from "../tensor/prng.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Prng } from "../../tensor/prng.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const rng = new Prng(1);
  * const x = Float32Array.from({ length: 20000 }, () => rng.nextNormal());
  * x[0] = 40; // an outlier

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import fixture from "../fixtures/observers.json" with { type: "json" };
-import { aciq, SlotMoments } from "../../lib/calibrate/aciq.ts";
-import { aciqMultiplier, erfc, lambertW } from "../../lib/calibrate/aciq_alpha.ts";
-import { QuantlabError } from "../../lib/errors.ts";
-import type { QuantScheme } from "../../lib/quant/params.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import fixture from "../../fixtures/observers.json" with { type: "json" };
+import { aciq, SlotMoments } from "../../../lib/quant/calibrate/aciq.ts";
+import { aciqMultiplier, erfc, lambertW } from "../../../lib/quant/calibrate/aciq_alpha.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import type { QuantScheme } from "../../../lib/quant/params.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 const ASYM = (bits: number): QuantScheme => ({ bits, signed: true, symmetric: false, range: "full" });
 const SYM = (bits: number): QuantScheme => ({ bits, signed: true, symmetric: true, range: "restricted" });

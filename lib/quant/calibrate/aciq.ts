@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import { aciqMultiplier, type AciqPrior } from "./aciq_alpha.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
 import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
@@ -26,7 +26,7 @@ export interface AciqOptions {
  * @example
  * ```ts
  * import { SlotMoments } from "./aciq.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const m = new SlotMoments();
  * m.add(Tensor.from([1, 2]), { outer: 1, slots: 1, inner: 2 });
  * m.add(Tensor.from([3, 4, 5]), { outer: 1, slots: 1, inner: 3 });
@@ -91,7 +91,7 @@ export class SlotMoments {
  * ```ts
  * import { meanAbsDeviation } from "./aciq.ts";
  * import { SlotHistograms } from "./histogram.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const h = new SlotHistograms(4, "signed", true);
  * h.add(Tensor.from([-2, -2, 2, 2]), { outer: 1, slots: 1, inner: 4 }, [-2], [2]);
  * if (Math.abs(meanAbsDeviation(h, 0, 0, 4) - 2) > 1e-9) throw new Error("bad");
@@ -187,7 +187,7 @@ class AciqObserver implements Observer {
  * @example
  * ```ts
  * import { aciq } from "./aciq.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const obs = aciq({ prior: "gaussian" }).create({ scheme: { bits: 2, signed: true, symmetric: false, range: "full" } });
  * obs.observe(Tensor.from([-3, -1, -1, 1, 1, 3])); // mean 0, sigma = sqrt(22/6)
  * const r = obs.range(); // alpha = 1.7106 * 1.915 = 3.28 > 3: not clipped

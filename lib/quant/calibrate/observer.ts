@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { Tensor } from "../tensor/tensor.ts";
-import type { QuantScheme } from "../quant/params.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import type { QuantScheme } from "../params.ts";
 
 /** What an observer is calibrating for. */
 export interface ObserverContext {

@@ -9,11 +9,12 @@
  * @module
  */
 import { minMax } from "./min_max.ts";
-import { movingAverage } from "./moving_average.ts";
-import { percentile } from "./percentile.ts";
-import { entropy } from "./entropy.ts";
-import { mse } from "./mse.ts";
-import { aciq } from "./aciq.ts";
+import { movingAverage, type MovingAverageOptions } from "./moving_average.ts";
+import { percentile, type PercentileOptions } from "./percentile.ts";
+import { entropy, type EntropyOptions } from "./entropy.ts";
+import { mse, type MseOptions } from "./mse.ts";
+import { aciq, type AciqOptions } from "./aciq.ts";
+import type { Calibrator } from "./observer.ts";
 
 export type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 export { calibratorFromRecipe, calibratorRecipe } from "./recipe.ts";
@@ -40,7 +41,20 @@ export { minMax };
  * if (calibrate.aciq({ prior: "gaussian" }).toString() !== "aciq(prior=gaussian)") throw new Error("bad");
  * ```
  */
-export const calibrate = Object.freeze({
+export const calibrate: {
+  /** Running min/max (PyTorch's MinMaxObserver). */
+  readonly minMax: () => Calibrator;
+  /** Moving-average min/max (PyTorch's MovingAverageMinMaxObserver). */
+  readonly movingAverage: (options?: MovingAverageOptions) => Calibrator;
+  /** Percentile clipping. */
+  readonly percentile: (options?: PercentileOptions) => Calibrator;
+  /** KL-divergence (entropy) calibration. */
+  readonly entropy: (options?: EntropyOptions) => Calibrator;
+  /** MSE-optimal clipping. */
+  readonly mse: (options?: MseOptions) => Calibrator;
+  /** ACIQ analytic clipping. */
+  readonly aciq: (options?: AciqOptions) => Calibrator;
+} = Object.freeze({
   minMax,
   movingAverage,
   percentile,

@@ -2,12 +2,12 @@
 // tests/fixtures/make_observer_fixtures.py): running min/max and the scale / zero point of
 // calculate_qparams(), per-tensor and per-channel, over several batches.
 import assert from "node:assert/strict";
-import fixture from "../fixtures/observers.json" with { type: "json" };
-import { calibrate } from "../../lib/calibrate/mod.ts";
-import type { Calibrator } from "../../lib/calibrate/observer.ts";
-import { quantizer, type QuantizerBuilder } from "../../lib/quant/quantizer.ts";
-import { paramsFromRange, type QuantScheme } from "../../lib/quant/params.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import fixture from "../../fixtures/observers.json" with { type: "json" };
+import { calibrate } from "../../../lib/quant/calibrate/mod.ts";
+import type { Calibrator } from "../../../lib/quant/calibrate/observer.ts";
+import { quantizer, type QuantizerBuilder } from "../../../lib/quant/quantizer.ts";
+import { paramsFromRange, type QuantScheme } from "../../../lib/quant/params.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 type Case = (typeof fixture.observers)[number];
 

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
 import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, slotLayout } from "./slot_state.ts";
@@ -86,7 +86,7 @@ class PercentileObserver implements Observer {
  * @example
  * ```ts
  * import { percentile } from "./percentile.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const x = Float32Array.from({ length: 10001 }, (_, i) => i / 10000); // uniform on [0, 1]
  * const obs = percentile({ percentile: 90 }).create({ scheme: { bits: 8, signed: false, symmetric: false, range: "full" } });
  * obs.observe(Tensor.from(x));

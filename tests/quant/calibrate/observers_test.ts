@@ -1,13 +1,13 @@
 // Properties shared by every calibrator: batch validation, per-channel shape checks, clipping
 // observers never widen min-max, streaming versus one batch, and the calibrate namespace.
 import assert from "node:assert/strict";
-import { calibrate } from "../../lib/calibrate/mod.ts";
-import type { Calibrator } from "../../lib/calibrate/observer.ts";
-import { QuantlabError } from "../../lib/errors.ts";
-import type { QuantScheme } from "../../lib/quant/params.ts";
-import { quantizer } from "../../lib/quant/quantizer.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import { calibrate } from "../../../lib/quant/calibrate/mod.ts";
+import type { Calibrator } from "../../../lib/quant/calibrate/observer.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import type { QuantScheme } from "../../../lib/quant/params.ts";
+import { quantizer } from "../../../lib/quant/quantizer.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 const SCHEMES: QuantScheme[] = [
   { bits: 8, signed: true, symmetric: true, range: "restricted" },

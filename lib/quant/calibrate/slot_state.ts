@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import { resolveGranularity } from "../quant/params.ts";
-import type { Granularity } from "../quant/params.ts";
-import { slotMinMax } from "../quant/slots.ts";
-import { axisView } from "../tensor/layout.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import { resolveGranularity } from "../params.ts";
+import type { Granularity } from "../params.ts";
+import { slotMinMax } from "../slots.ts";
+import { axisView } from "../../tensor/layout.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import type { ObserverContext } from "./observer.ts";
 
 /**
@@ -33,7 +33,7 @@ export function contextGranularity(ctx: ObserverContext): Granularity {
  * @example
  * ```ts
  * import { checkBatch } from "./slot_state.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const ctx = { scheme: { bits: 8, signed: true, symmetric: true, range: "full" } } as const;
  * checkBatch(Tensor.from([1, 2]), ctx, "minmax"); // passes
  * let threw = false;
@@ -68,7 +68,7 @@ export interface SlotLayout {
  * @example
  * ```ts
  * import { slotLayout } from "./slot_state.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const l = slotLayout(Tensor.zeros([2, 3, 4]), { scheme: { bits: 8, signed: true, symmetric: true, range: "full" }, axis: 1 });
  * if (l.outer !== 2 || l.slots !== 3 || l.inner !== 4) throw new Error("bad");
  * ```
@@ -87,7 +87,7 @@ export function slotLayout(batch: Tensor<"float32">, ctx: ObserverContext): Slot
  * @example
  * ```ts
  * import { PerSlotState } from "./slot_state.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const st = new PerSlotState({ scheme: { bits: 8, signed: true, symmetric: true, range: "full" }, axis: 0 });
  * st.update(Tensor.from([1, -2, 3, 4], [2, 2]));
  * st.update(Tensor.from([0, 9, -5, 4], [2, 2]));

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import fixture from "../fixtures/observers.json" with { type: "json" };
-import { entropy, entropyLevels, entropyThreshold } from "../../lib/calibrate/entropy.ts";
-import { QuantlabError } from "../../lib/errors.ts";
-import type { QuantScheme } from "../../lib/quant/params.ts";
-import { quantizer } from "../../lib/quant/quantizer.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import fixture from "../../fixtures/observers.json" with { type: "json" };
+import { entropy, entropyLevels, entropyThreshold } from "../../../lib/quant/calibrate/entropy.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import type { QuantScheme } from "../../../lib/quant/params.ts";
+import { quantizer } from "../../../lib/quant/quantizer.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 const INT8: QuantScheme = { bits: 8, signed: true, symmetric: true, range: "restricted" };
 const UINT8: QuantScheme = { bits: 8, signed: false, symmetric: false, range: "full" };

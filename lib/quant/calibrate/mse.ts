@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
-import type { QuantScheme } from "../quant/params.ts";
-import { paramsFromRange } from "../quant/params.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { QuantlabError } from "../../errors.ts";
+import type { QuantScheme } from "../params.ts";
+import { paramsFromRange } from "../params.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
 import { checkBins, SlotHistograms } from "./histogram.ts";
 import type { Calibrator, CalibratorRecipe, ClipRange, Observer, ObserverContext } from "./observer.ts";
 import { checkBatch, PerSlotState, slotLayout } from "./slot_state.ts";
@@ -85,7 +85,7 @@ export function expectedSquaredError(bins: BinList, s: number, z: number, qmin: 
  * ```ts
  * import { binList } from "./mse.ts";
  * import { SlotHistograms } from "./histogram.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const h = new SlotHistograms(4, "abs");
  * h.add(Tensor.from([0, 1, -3, 4]), { outer: 1, slots: 1, inner: 4 }, [-3], [4]); // bins of width 1 over [0, 4]
  * const b = binList(h, 0);
@@ -260,8 +260,8 @@ function search2d(bins: BinList, a0: number, b0: number, scheme: QuantScheme, k:
  * @example
  * ```ts
  * import { mse } from "./mse.ts";
- * import { Prng } from "../tensor/prng.ts";
- * import { Tensor } from "../tensor/tensor.ts";
+ * import { Prng } from "../../tensor/prng.ts";
+ * import { Tensor } from "../../tensor/tensor.ts";
  * const rng = new Prng(3);
  * const x = Float32Array.from({ length: 20000 }, () => rng.nextNormal());
  * x[7] = 30; // an outlier

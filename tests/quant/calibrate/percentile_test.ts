@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { percentile } from "../../lib/calibrate/percentile.ts";
-import { QuantlabError } from "../../lib/errors.ts";
-import type { QuantScheme } from "../../lib/quant/params.ts";
-import { Prng } from "../../lib/tensor/prng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
+import { percentile } from "../../../lib/quant/calibrate/percentile.ts";
+import { QuantlabError } from "../../../lib/errors.ts";
+import type { QuantScheme } from "../../../lib/quant/params.ts";
+import { Prng } from "../../../lib/tensor/prng.ts";
+import { Tensor } from "../../../lib/tensor/tensor.ts";
 
 const SYM: QuantScheme = { bits: 8, signed: true, symmetric: true, range: "restricted" };
 const ASYM: QuantScheme = { bits: 8, signed: false, symmetric: false, range: "full" };

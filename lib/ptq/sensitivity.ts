@@ -67,12 +67,17 @@ function ownerGroups(state: PtqState, plan: QuantPlan): Map<string, { opType: st
   const labelOf = (i: number) => g.node[i].name || `${g.node[i].opType}#${i}`;
   const byLabel = new Map(g.node.map((_, i) => [labelOf(i), i]));
   const groups = new Map<string, { opType: string; entries: PlanEntry[] }>();
+  const groupOf = new Map<string, string>();
   const add = (key: string, opType: string, e: PlanEntry) => {
     let gr = groups.get(key);
     if (!gr) groups.set(key, gr = { opType, entries: [] });
     gr.entries.push(e);
+    groupOf.set(e.tensor, key);
   };
+  // Shared activations (after data-movement ops) belong to their source's group.
+  const shared = plan.entries.filter((e) => e.kind === "activation" && e.sharesWith !== undefined);
   for (const e of plan.entries) {
+    if (e.kind === "activation" && e.sharesWith !== undefined) continue;
     if (e.kind === "weight" || e.kind === "bias") {
       const i = byLabel.get(e.node);
       add(e.node, i === undefined ? "" : g.node[i].opType, e);
@@ -97,20 +102,21 @@ function ownerGroups(state: PtqState, plan: QuantPlan): Map<string, { opType: st
     const oi = byLabel.get(owner);
     add(owner, oi === undefined ? "" : g.node[oi].opType, e);
   }
+  for (const e of shared) {
+    const key = groupOf.get((e as { sharesWith: string }).sharesWith);
+    if (key !== undefined) groups.get(key)!.entries.push(e);
+  }
   return groups;
 }
 
 /** A plan holding only `keep` (dropping biases and shared entries whose dependencies are gone). */
 function restrict(plan: QuantPlan, keep: (e: PlanEntry) => boolean): QuantPlan {
   const kept = plan.entries.filter(keep);
-  const names = new Set(kept.map((e) => e.tensor));
-  const ok = kept.filter((e) =>
-    e.kind === "bias"
-      ? names.has(e.weight) && names.has(e.input)
-      : e.kind === "activation" && e.sharesWith
-      ? names.has(e.sharesWith)
-      : true
-  );
+  // Shared activations need their source; then int32 biases need their weight and (possibly shared) input.
+  const roots = new Set(kept.map((e) => e.tensor));
+  const acts = kept.filter((e) => !(e.kind === "activation" && e.sharesWith && !roots.has(e.sharesWith)));
+  const names = new Set(acts.map((e) => e.tensor));
+  const ok = acts.filter((e) => e.kind !== "bias" || (names.has(e.weight) && names.has(e.input)));
   return new QuantPlan(ok, { model: plan.model, policy: `${plan.policy} (restricted)` });
 }
 
@@ -188,6 +194,26 @@ export class SensitivityResult {
       ),
     ];
     return lines.join("\n");
+  }
+
+  /** Jupyter display: the ranked table as HTML plus the text form (the chart: lib/viz `sensitivityChart`). */
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    const esc = (v: string) => v.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    const f = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
+    const rows = this.rows.map((r, k) =>
+      `<tr><td>${k + 1}</td><td>${esc(r.group)}</td><td>${esc(r.opType)}</td><td>${f(r.onlyThis)}</td><td>${
+        f(r.allButThis)
+      }</td></tr>`
+    ).join("");
+    return {
+      "text/html":
+        `<p><b>Sensitivity</b> (${esc(this.metric)}): float ${f(this.float)}, quantized ${f(this.full)}, weights only ${
+          f(this.weightsOnly)
+        }, activations only ${f(this.activationsOnly)}</p>` +
+        `<table><thead><tr><th>rank</th><th>group</th><th>op</th><th>only this</th><th>all but this</th></tr></thead>` +
+        `<tbody>${rows}</tbody></table>`,
+      "text/plain": this.toString(),
+    };
   }
 
   /** Rows for charts and tables. */

@@ -8,3 +8,4 @@ export * from "./chart.ts";
 export * from "./charts.ts";
 export * from "./inspect.ts";
 export * from "./image_grid.ts";
+export * from "./sensitivity.ts";

@@ -27,7 +27,7 @@ import { VEGA_LITE_VERSION, VEGA_VERSION } from "../lib/viz/render.ts";
 import type { ReportTrial } from "../lib/experiments/registry.ts";
 import { annotateSeeds } from "../lib/experiments/seed_stats.ts";
 import { describeFashionMnistSources } from "../lib/data/fashion_mnist.ts";
-import { loadBackend, ORT_VERSION } from "../lib/onnx/session.ts";
+import { backendChoice, loadBackend, ORT_VERSION } from "../lib/onnx/session.ts";
 import { runSweep } from "../lib/sweep/backend.ts";
 import { expandGrid } from "../lib/sweep/grid.ts";
 import { LocalPool } from "../lib/sweep/local.ts";
@@ -102,7 +102,7 @@ for (const [i, e] of experiments.entries()) {
   reports.push({ report, seconds });
   if (report.findings.length === 0) {
     const why = report.blocks.find((b) => b.kind === "text")?.text ?? "the experiment returned no findings";
-    log(`    skipped: ${why}`);
+    log(`    skipped: ${why.replace(/^Skipped:\s*/, "")}`);
   }
   for (const f of report.findings) log(`    ${f.holds ? "holds        " : "does not hold"}  ${f.claim}`);
   log(`    (${seconds.toFixed(1)} s)`);
@@ -148,15 +148,10 @@ stage = "writing the report";
 async function bindingLine(): Promise<string> {
   if (!reports.some(({ report }) => ORT_EXPERIMENTS.includes(report.id))) return "";
   const { backend } = await loadBackend("auto"); // cached: the binding the experiments loaded
-  if (backend === "node") {
-    return `ONNX Runtime ${ORT_VERSION}: onnxruntime-node (native kernels, loaded with the permissions given)`;
-  }
-  const ffi = (await Deno.permissions.query({ name: "ffi" })).state;
-  return `ONNX Runtime ${ORT_VERSION}: onnxruntime-web (WASM, 2-3x slower than native) because ${
-    ffi === "granted"
-      ? "the native binding did not load on this platform"
-      : "the native binding needs --allow-ffi (and --allow-read, --allow-env, --allow-sys)"
-  }`;
+  const why = backendChoice()?.reason ?? "";
+  return `ONNX Runtime ${ORT_VERSION}: onnxruntime-${backend} (${backend === "node" ? "native" : "WASM"}${
+    why ? `; ${why}` : ""
+  })`;
 }
 const binding = await bindingLine();
 if (binding) log(binding);

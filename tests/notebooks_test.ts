@@ -64,7 +64,11 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "quantlab-outside-" });
     try {
       const mod = new URL("mod.ts", root).pathname;
-      await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports: { quantlab: mod } }, null, 2));
+      const viz = new URL("lib/viz/mod.ts", root).pathname;
+      await Deno.writeTextFile(
+        `${dir}/deno.json`,
+        JSON.stringify({ imports: { quantlab: mod, "quantlab/viz": viz } }, null, 2),
+      );
       const cell = (source: string) => ({
         cell_type: "code" as const,
         metadata: {},
@@ -75,7 +79,7 @@ Deno.test({
       const nb: Notebook = {
         cells: [
           cell(
-            'import { quantizer, errorVsBitsChart, sqnr } from "quantlab";\n' +
+            'import { quantizer, sqnr } from "quantlab";\nimport { errorVsBitsChart } from "quantlab/viz";\n' +
               "const x = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));\n" +
               "const rows = [2, 4, 8].map((bits) => ({ bits, method: 'min-max', value: sqnr(x, quantizer().int(bits).fakeQuantize(x).values) }));\n" +
               "// one write: the Deno 2.9 kernel can drop a second stream message that arrives after the reply\n" +
@@ -99,4 +103,14 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("notebooks: import quantlab through the deno.json beside them, never by a relative path", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("notebooks/deno.json", root)));
+  assert.equal(config.imports?.quantlab, "../mod.ts");
+  for (const name of notebooks) {
+    const text = await Deno.readTextFile(new URL(`notebooks/${name}`, root));
+    assert.ok(!text.includes("../mod.ts"), `${name} imports ../mod.ts`);
+    assert.ok(text.includes('from \\"quantlab\\"'), `${name} does not import "quantlab"`);
+  }
 });

@@ -1,5 +1,5 @@
 /**
- * URL importability: serve the repository over HTTP on 127.0.0.1, import
+ * URL importability: serve the repository over HTTP on 127.0.0.1 (as scripts/serve.ts does), import
  * `mod.ts` by URL from a folder without a deno.json into a fresh Deno cache,
  * fake-quantize a tensor, and check the printed result and the cache size.
  */
@@ -74,4 +74,72 @@ console.log(JSON.stringify({ values: Array.from(values.data), scale: params.scal
     await Deno.remove(work, { recursive: true });
     await Deno.remove(cache, { recursive: true });
   }
+});
+
+/** The README's `deno run` lines for the URL-imported PTQ example, keyed by the comment before each. */
+async function readmeFlags(): Promise<Record<string, string[]>> {
+  const readme = await Deno.readTextFile(join(ROOT, "README.md"));
+  const out: Record<string, string[]> = {};
+  for (const m of readme.matchAll(/# (tensor-level|WASM|native)[^\n]*\n(deno run [^\n]+)/g)) {
+    out[m[1]] = m[2].replace(/^deno run /, "").split(/\s+/).filter((a) => a.startsWith("--"));
+  }
+  return out;
+}
+
+Deno.test({
+  name: "URL import: a model loaded over http is quantized with the README's flags; only the binding in use is fetched",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const { fileHandler } = await import("../scripts/serve.ts");
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, fileHandler(ROOT));
+    const host = `127.0.0.1:${server.addr.port}`;
+    const work = await Deno.makeTempDir({ prefix: "quantlab_url_ptq_" });
+    const flags = await readmeFlags();
+    assert.ok(
+      flags.WASM && flags.native && flags["tensor-level"],
+      `README lacks the flag lines: ${JSON.stringify(flags)}`,
+    );
+    try {
+      const example = (await Deno.readTextFile(join(ROOT, "README.md"))).match(
+        /```ts(?: ignore)?\n(\/\/ ptq_by_url\.ts[\s\S]*?)```/,
+      )?.[1];
+      assert.ok(example, "README lacks the ptq_by_url.ts example");
+      await Deno.writeTextFile(join(work, "ptq_by_url.ts"), example.replaceAll("127.0.0.1:8000", host));
+      for (const kind of ["WASM", "native"] as const) {
+        await t.step(kind, async () => {
+          const cache = await Deno.makeTempDir({ prefix: "quantlab_cache_" });
+          try {
+            const out = await new Deno.Command(Deno.execPath(), {
+              args: [
+                "run",
+                "--no-config",
+                ...flags[kind].map((f) => f.replaceAll("127.0.0.1:8000", host)),
+                "ptq_by_url.ts",
+              ],
+              cwd: work,
+              env: { DENO_DIR: cache, NO_COLOR: "1" },
+              stdout: "piped",
+              stderr: "piped",
+            }).output();
+            const stderr = new TextDecoder().decode(out.stderr);
+            assert.ok(out.success, `deno run failed:\n${stderr}`);
+            const printed = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+            assert.ok(printed.nodes > 20 && printed.train >= 2000, JSON.stringify(printed));
+            const npm = [...Deno.readDirSync(join(cache, "npm", "registry.npmjs.org"))].map((e) => e.name);
+            const bindings = npm.filter((n) => n === "onnxruntime-node" || n === "onnxruntime-web");
+            assert.deepEqual(bindings, [kind === "WASM" ? "onnxruntime-web" : "onnxruntime-node"]);
+            // The WASM fall-back is said once, with its reason.
+            const notes = stderr.match(/quantlab: ONNX Runtime runs on onnxruntime-web/g)?.length ?? 0;
+            assert.equal(notes, kind === "WASM" ? 1 : 0, stderr);
+          } finally {
+            await Deno.remove(cache, { recursive: true });
+          }
+        });
+      }
+    } finally {
+      await server.shutdown();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
 });

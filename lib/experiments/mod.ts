@@ -8,6 +8,7 @@ import "./catalog.ts";
 
 export * from "./report.ts";
 export * from "./registry.ts";
+export { citeFindings, CLAIM_REFERENCES, type ClaimReference } from "./references.ts";
 export { type Distribution, sample as sampleDistribution } from "./sources.ts";
 export { BUILTIN_EXPERIMENTS } from "./catalog.ts";
 export { type ErrorMeasure, measureError, uniformExperiment, uniformQuantization } from "./uniform.ts";

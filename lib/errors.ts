@@ -22,6 +22,7 @@ export type QuantlabErrorCode =
   | "MALFORMED_MODEL"
   | "UNSUPPORTED_OP"
   | "DATASET"
+  | "SOLVER_FAILED"
   | "IO";
 
 /**

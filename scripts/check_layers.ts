@@ -29,6 +29,9 @@ export const LAYERS: readonly string[] = [
   "stats", // statistics across seeds (d3-array)
   "ptq", // the model-level core: plan, policy, passes, materialize, sensitivity
   "zeroshot", // methods over the core
+  "adaround", // learned rounding (AdaRound) and stochastic rounding baselines over the core
+  "mixed", // mixed precision: Hessian traces, HAWQ sensitivity, the integer program
+  "qat", // quantization-aware training and distillation over the core
   "notebook", // presentation: display bundles, progress, tables
   "viz", // presentation: vega-lite charts
   "experiments", // survey comparisons as functions of (config, seed)

@@ -10,7 +10,14 @@
 import { QuantlabError } from "../errors.ts";
 import { Prng } from "../tensor/prng.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { gatherImages, type ImageDataset, normalizationTables, selectImages } from "./images.ts";
+import {
+  checkImageDataset,
+  checkLabel,
+  gatherImages,
+  type ImageDataset,
+  normalizationTables,
+  selectImages,
+} from "./images.ts";
 
 export type { ImageDataset, Normalization } from "./images.ts";
 export { normalizationTable } from "./images.ts";
@@ -55,6 +62,7 @@ export function* batches(ds: ImageDataset, options: BatchOptions = {}): Generato
   const bs = options.batchSize ?? 64;
   const start = options.start ?? 0;
   const count = options.count ?? ds.count - start;
+  checkImageDataset(ds);
   checkRange(ds, bs, start, count);
   const tables = normalizationTables(ds);
   const order = new Uint32Array(count);
@@ -63,7 +71,10 @@ export function* batches(ds: ImageDataset, options: BatchOptions = {}): Generato
   for (let b = 0; b < count; b += bs) {
     const idx = order.subarray(b, Math.min(count, b + bs));
     const labels = new Uint8Array(idx.length);
-    for (let k = 0; k < idx.length; k++) labels[k] = ds.labels[idx[k]];
+    for (let k = 0; k < idx.length; k++) {
+      labels[k] = ds.labels[idx[k]];
+      checkLabel(labels[k], ds.classes.length, ds.name, idx[k]);
+    }
     yield { x: gatherImages(ds, idx, tables), labels, start: b };
   }
 }
@@ -94,6 +105,7 @@ function checkRange(ds: ImageDataset, batchSize: number, start: number, count: n
  * ```
  */
 export function subset(ds: ImageDataset, start: number, count: number): ImageDataset {
+  checkImageDataset(ds);
   if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start + count > ds.count) {
     throw new QuantlabError(
       "INVALID_ARGUMENT",
@@ -132,7 +144,11 @@ export function trainTestSplit(
   }
   const rng = new Prng(options.seed ?? 0);
   const byClass: number[][] = Array.from({ length: ds.classes.length }, () => []);
-  for (let i = 0; i < ds.count; i++) byClass[ds.labels[i]].push(i);
+  checkImageDataset(ds);
+  for (let i = 0; i < ds.count; i++) {
+    checkLabel(ds.labels[i], ds.classes.length, ds.name, i);
+    byClass[ds.labels[i]].push(i);
+  }
   const train: number[] = [], test: number[] = [];
   for (const idx of byClass) {
     rng.shuffle(idx);

@@ -12,6 +12,12 @@
  * demand through one 256-entry lookup table per channel ({@link normalizationTables}), which is also what makes
  * the result bit-identical to NumPy's float32 pipeline `((p / 255).astype(float32) - mean) / std`.
  *
+ * Validation: {@link imageDataset} checks every size and label once (`SHAPE_MISMATCH` with the pixel and image
+ * counts, `DATASET` naming the first label outside `[0, classes)`); every consumer that reads pixels or labels
+ * (`gatherImages`, `batches`, the trainer's `labelledBatch`) checks a dataset built by hand or spread from another
+ * in O(1) with {@link checkImageDataset} and the labels it gathers with {@link checkLabel}, so a pixel array shorter
+ * than its declared shape or an out-of-range label is a typed error, never NaN images or a silently wrapped class.
+ *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
@@ -149,8 +155,17 @@ export function imageDataset(spec: ImageDatasetSpec): ImageDataset {
   let maxLabel = -1;
   for (let i = 0; i < count; i++) maxLabel = Math.max(maxLabel, labels[i]);
   const classes = spec.classes ?? Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+  if (!Array.isArray(classes) || classes.length < 1) {
+    throw new QuantlabError("DATASET", `${name}: classes must be a non-empty array of names`);
+  }
   if (maxLabel >= classes.length) {
-    throw new QuantlabError("DATASET", `${name}: label ${maxLabel} but only ${classes.length} class names`);
+    const at = labels.findIndex((l) => l >= classes.length);
+    const bad = labels.reduce((n, l) => n + (l >= classes.length ? 1 : 0), 0);
+    throw new QuantlabError(
+      "DATASET",
+      `${name}: label ${labels[at]} but only ${classes.length} class names (first at image ${at}; ${bad} of ${count} ` +
+        `labels outside [0, ${classes.length}))`,
+    );
   }
   return {
     name,
@@ -253,6 +268,79 @@ export function describePreprocessing(ds: ImageDataset): string {
   return n ? `p/${ds.pixelMax} (mean [${n.mean}], std [${n.std}])` : `p/${ds.pixelMax}`;
 }
 
+/**
+ * Check the structure of a dataset in O(1) (consumers call it, so one built by hand or spread from another with a
+ * shorter pixel array fails here): positive integer sizes, Uint8Array pixels and labels, `labels.length === count`,
+ * `pixels.length === count * channels * height * width`, at least one class. Throws `SHAPE_MISMATCH` with the
+ * counts or `DATASET`. Labels themselves are checked as they are read ({@link checkLabel}).
+ *
+ * @example
+ * ```ts
+ * import { checkImageDataset, imageDataset } from "./images.ts";
+ * const ds = imageDataset({ name: "d", pixels: new Uint8Array(8), labels: new Uint8Array(2), height: 2, width: 2 });
+ * checkImageDataset(ds); // passes
+ * try {
+ *   checkImageDataset({ ...ds, pixels: ds.pixels.subarray(0, 5) });
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("5 pixels")) throw e;
+ * }
+ * ```
+ */
+export function checkImageDataset(ds: ImageDataset): void {
+  if (ds === null || typeof ds !== "object") {
+    throw new QuantlabError("DATASET", `expected an ImageDataset, got ${String(ds)}`);
+  }
+  const name = ds.name;
+  const { count, channels, height, width, pixels, labels } = ds;
+  for (const [k, v] of [["count", count], ["channels", channels], ["height", height], ["width", width]] as const) {
+    if (!Number.isSafeInteger(v) || v < (k === "count" ? 0 : 1)) {
+      throw new QuantlabError(
+        "DATASET",
+        `${name}: ${k} must be a ${k === "count" ? "non-negative" : "positive"} integer, got ${v}`,
+      );
+    }
+  }
+  if (!(pixels instanceof Uint8Array) || !(labels instanceof Uint8Array)) {
+    throw new QuantlabError("DATASET", `${name}: pixels and labels must be Uint8Arrays`);
+  }
+  if (labels.length !== count) {
+    throw new QuantlabError("SHAPE_MISMATCH", `${name}: ${labels.length} labels for count = ${count} images`);
+  }
+  const per = channels * height * width;
+  if (pixels.length !== count * per) {
+    throw new QuantlabError(
+      "SHAPE_MISMATCH",
+      `${name}: ${pixels.length} pixels for ${count} images of [${channels}, ${height}, ${width}] ` +
+        `(expected ${count * per})`,
+    );
+  }
+  if (!Array.isArray(ds.classes) || ds.classes.length < 1) {
+    throw new QuantlabError("DATASET", `${name}: classes must be a non-empty array of names`);
+  }
+}
+
+/**
+ * Throw `DATASET` unless `label` (of image `index` of dataset `name`) is an integer in `[0, classes)`.
+ *
+ * @example
+ * ```ts
+ * import { checkLabel } from "./images.ts";
+ * checkLabel(3, 10, "d", 0); // passes
+ * try {
+ *   checkLabel(-1, 10, "d", 7);
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("label -1 at image 7")) throw e;
+ * }
+ * ```
+ */
+export function checkLabel(label: number, classes: number, name: string, index: number): void {
+  if (!(Number.isInteger(label) && label >= 0 && label < classes)) {
+    throw new QuantlabError("DATASET", `${name}: label ${label} at image ${index} is outside [0, ${classes})`);
+  }
+}
+
 function checkIndex(ds: ImageDataset, i: number, k: number): void {
   if (!Number.isInteger(i) || i < 0 || i >= ds.count) {
     throw new QuantlabError(
@@ -279,6 +367,7 @@ export function gatherImages(
   indices?: ArrayLike<number>,
   tables: readonly Float32Array[] = normalizationTables(ds),
 ): Tensor<"float32"> {
+  checkImageDataset(ds);
   const hw = ds.height * ds.width, per = ds.channels * hw;
   const n = indices ? indices.length : ds.count;
   const x = new Float32Array(n * per);
@@ -307,6 +396,7 @@ export function gatherImages(
  * ```
  */
 export function selectImages(ds: ImageDataset, indices: ArrayLike<number>, name?: string): ImageDataset {
+  checkImageDataset(ds);
   const per = ds.channels * ds.height * ds.width;
   const pixels = new Uint8Array(indices.length * per);
   const labels = new Uint8Array(indices.length);

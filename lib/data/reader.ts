@@ -470,6 +470,8 @@ export function asReader(source: unknown, model?: OnnxModel, options: AsReaderOp
     } else {
       const asyncHint = typeof source === "object" && source !== null && Symbol.asyncIterator in source
         ? " (collect an async iterable first: readerFromFeeds(await Array.fromAsync(source)))"
+        : source instanceof Tensor
+        ? " (a single batch goes in an array: [tensor])"
         : "";
       throw new QuantlabError(
         "INVALID_ARGUMENT",

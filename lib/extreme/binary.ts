@@ -24,7 +24,7 @@
  */
 import { assertFinite, QuantlabError } from "../errors.ts";
 import { forEachSegment } from "../quant/slots.ts";
-import { Prng } from "../tensor/prng.ts";
+import { checkSeed, Prng } from "../tensor/prng.ts";
 import { type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { type BitAccounting, bitAccounting } from "../quant/accounting.ts";
 import {
@@ -192,7 +192,7 @@ export class BinaryBuilder implements WeightQuantizer {
       );
     }
     const seed = options.seed ?? this.config.seed;
-    if (!Number.isInteger(seed)) throw new QuantlabError("INVALID_ARGUMENT", `seed must be an integer, got ${seed}`);
+    checkSeed(seed, "rounding seed");
     return this.#with({ rounding: mode, seed });
   }
 

@@ -32,7 +32,7 @@
  */
 import { assertFinite, QuantlabError } from "../errors.ts";
 import { forEachSegment } from "../quant/slots.ts";
-import { Prng } from "../tensor/prng.ts";
+import { checkSeed, Prng } from "../tensor/prng.ts";
 import { type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { type BitAccounting, bitAccounting, sparsity } from "../quant/accounting.ts";
 import {
@@ -236,7 +236,7 @@ export class TernaryBuilder implements WeightQuantizer {
       );
     }
     const seed = options.seed ?? this.config.seed;
-    if (!Number.isInteger(seed)) throw new QuantlabError("INVALID_ARGUMENT", `seed must be an integer, got ${seed}`);
+    checkSeed(seed, "rounding seed");
     return this.#with({ rounding: mode, seed });
   }
 

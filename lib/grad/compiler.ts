@@ -9,7 +9,8 @@
  * update); append the loss terms; find the values on a path from a differentiated value to the loss; run the
  * graph once on the sample feeds to capture every value's shape; then walk the nodes backwards applying one
  * vector-Jacobian rule per op (see `rules_*.ts`) and summing the contributions of values used more than once.
- * Ops without a rule throw `UNSUPPORTED_OP` naming the node.
+ * Ops without a rule throw `UNSUPPORTED_OP` naming the node; so does any node in a custom domain (checked before
+ * the shape-capturing run, so ONNX Runtime never reports it as a malformed model).
  *
  * @module
  */
@@ -215,6 +216,18 @@ export async function buildGradientGraph(model: OnnxModel, options: GradientGrap
   const opset = dom.version;
   const g = m.graph;
   g.node = topologicalOrder(g);
+  // Rules exist for standard ops only; a custom-domain node would otherwise first fail inside ONNX Runtime.
+  const ci = g.node.findIndex((n) => n.domain !== "" && n.domain !== "ai.onnx");
+  if (ci >= 0) {
+    const custom = g.node[ci];
+    throw new QuantlabError(
+      "UNSUPPORTED_OP",
+      `${m.source}: no gradient rule for ${
+        nodeLabel(custom, ci)
+      } in domain "${custom.domain}" (the gradient compiler ` +
+        `differentiates standard ONNX ops only)`,
+    );
+  }
   const builder = new GraphBuilder(g);
   const e = new Emitter(g, opset, builder);
   const roundGradient = options.roundGradient ?? "ste";

@@ -183,6 +183,28 @@ export interface TrainResult {
   readonly backend: "node" | "web";
 }
 
+/** Throw `DATASET` unless `labels` holds `n` integers in `[0, classes)` (the model's logits width). */
+function checkLabels(labels: ArrayLike<number>, n: number, classes: number, what: string): void {
+  if (labels.length !== n) {
+    throw new QuantlabError("SHAPE_MISMATCH", `${what}: ${labels.length} labels for a batch of ${n} images`);
+  }
+  let bad = 0, first = -1;
+  for (let i = 0; i < n; i++) {
+    const l = labels[i];
+    if (!(Number.isInteger(l) && l >= 0 && l < classes)) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  }
+  if (bad > 0) {
+    throw new QuantlabError(
+      "DATASET",
+      `${what}: label ${labels[first]} at batch position ${first} is outside [0, ${classes}) (the model's ${classes} ` +
+        `classes; ${bad} of ${n} labels out of range)`,
+    );
+  }
+}
+
 function argmaxCorrect(logits: Float32Array, classes: number, labels: ArrayLike<number>): number {
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {
@@ -323,11 +345,17 @@ export class Trainer {
         `Trainer.step: training-mode BatchNorm needs a batch of >= 2, got ${n}`,
       );
     }
+    // Labels outside the logits would wrap (-1), fail inside ONNX Runtime or make the loss NaN: check them before the
+    // run against the captured logits width, and after it (before anything is updated) against the actual one.
+    const what = `Trainer.step ${this.steps}`;
+    const known = this.graph.model.shape(this.logits)?.[1] ?? this.forward.shape(this.logits)?.[1] ?? -1;
+    if (known > 0) checkLabels(batch.labels.data, n, known, what);
     const tm = this.timings;
     const t0 = performance.now();
     const r = await this.session.run({ [this.input]: batch.x, labels: batch.labels }, this.params);
     const t1 = performance.now();
     tm.run += t1 - t0;
+    checkLabels(batch.labels.data, n, r.outputs[this.logits].shape[1], what);
     if (!Number.isFinite(r.loss)) {
       throw new QuantlabError(
         "NON_FINITE",
@@ -504,6 +532,7 @@ export async function evaluateModel(
       const r = await s.run({ [input]: batch.x }, [out]);
       const logits = r[out] as Tensor<"float32">;
       const classes = logits.shape[1];
+      checkLabels(batch.labels, batch.labels.length, classes, `evaluate on ${set.name}`);
       loss += crossEntropySum(logits.data, classes, batch.labels);
       correct += argmaxCorrect(logits.data, classes, batch.labels);
     }

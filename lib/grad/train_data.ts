@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { Prng } from "../tensor/prng.ts";
+import { deriveSeed, Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { gatherImages, type ImageDataset } from "../data/images.ts";
+import { checkLabel, gatherImages, type ImageDataset } from "../data/images.ts";
 
 /** One gathered batch. */
 export interface LabelledBatch {
@@ -23,7 +23,9 @@ export interface LabelledBatch {
 
 /**
  * The images and labels at `indices` (in that order) as one training batch: images preprocessed as the dataset
- * declares (exactly what `batches()` yields for them), labels as int32 for the cross-entropy graph.
+ * declares (exactly what `batches()` yields for them), labels as int32 for the cross-entropy graph. The dataset is
+ * checked as `gatherImages` checks it (pixel count against the declared shape) and every gathered label must lie in
+ * `[0, classes.length)` (`DATASET` naming the label and the image).
  *
  * @example
  * ```ts
@@ -42,7 +44,10 @@ export function labelledBatch(
 ): LabelledBatch {
   const x = gatherImages(ds, indices, tables);
   const y = new Int32Array(indices.length);
-  for (let k = 0; k < indices.length; k++) y[k] = ds.labels[indices[k]];
+  for (let k = 0; k < indices.length; k++) {
+    y[k] = ds.labels[indices[k]];
+    checkLabel(y[k], ds.classes.length, ds.name, indices[k]);
+  }
   return { x, labels: new Tensor(y, [indices.length]) };
 }
 
@@ -61,7 +66,8 @@ export function labelledBatch(
 export function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
   const order = new Uint32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
-  const mixed = (Math.imul(epoch + 1, 0x9e3779b9) ^ (seed >>> 0)) >>> 0;
+  // The low 32 bits mixed with the epoch as always; the high part of a seed >= 2^32 kept (no truncation).
+  const mixed = deriveSeed(seed, (lo) => Math.imul(epoch + 1, 0x9e3779b9) ^ lo, "epoch order seed");
   new Prng(mixed).shuffle(order);
   return order;
 }

@@ -34,6 +34,7 @@ import {
   type WeightQuantizer,
   type WeightQuantizerRecipe,
 } from "../quant/weight_quantizer.ts";
+import { checkSeed } from "../tensor/prng.ts";
 import { asFloatTensor, type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { binaryCodeLevels, fitBinaryCode } from "./binary_code.ts";
 import {
@@ -194,9 +195,7 @@ export class NonUniformBuilder implements WeightQuantizer {
       );
     }
     const seed = options.seed ?? this.config.seed;
-    if (!Number.isInteger(seed)) {
-      throw new QuantlabError("INVALID_ARGUMENT", `rounding seed must be an integer, got ${seed}`);
-    }
+    checkSeed(seed, "rounding seed");
     return this.#with({ rounding: mode, seed });
   }
 
@@ -218,9 +217,7 @@ export class NonUniformBuilder implements WeightQuantizer {
     options: { seed?: number } = {},
   ): NonUniformBuilder {
     const seed = options.seed ?? this.config.initSeed;
-    if (!Number.isInteger(seed)) {
-      throw new QuantlabError("INVALID_ARGUMENT", `init seed must be an integer, got ${seed}`);
-    }
+    checkSeed(seed, "init seed");
     if (init === "quantile" || init === "random") return this.#with({ init, initSeed: seed });
     if (typeof init === "string") {
       throw new QuantlabError(

@@ -80,6 +80,16 @@ export interface TrainableOptions {
   readonly biases?: boolean;
   /** LSQ weight step initialisation: from the fitted PTQ scales (default) or LSQ's `2 mean|w| / sqrt(Qp)`. */
   readonly lsqInit?: "ptq" | "lsq";
+  /**
+   * Activations LSQ/PACT cannot learn (a zero point off the grid's end, or signed data under PACT): throw
+   * (default) or keep them as fixed `ste` quantizers.
+   */
+  readonly incompatible?: "throw" | "ste";
+  /**
+   * Elements per sample of each activation tensor: LSQ activation steps then get LSQ's gradient scale
+   * `1 / sqrt(numel * Qp)` (default: no scale, g = 1).
+   */
+  readonly activationNumel?: ReadonlyMap<string, number>;
 }
 
 /** A trainable fake-quantized model. */
@@ -99,8 +109,10 @@ export interface TrainableModel {
 }
 
 function storageType(p: QuantParams): { code: number; make: (n: number) => Int8Array | Uint8Array } | undefined {
-  if (p.qmin >= -128 && p.qmax <= 127) return { code: DataType.INT8, make: (n) => new Int8Array(n) };
+  // Unsigned grids (also narrower than 8 bits) in uint8, so a layer's activations share one storage type (ORT's
+  // QGemm / QLinearConv need input and output of one type; a uint4 input beside a uint8 output failed to load).
   if (p.qmin >= 0 && p.qmax <= 255) return { code: DataType.UINT8, make: (n) => new Uint8Array(n) };
+  if (p.qmin >= -128 && p.qmax <= 127) return { code: DataType.INT8, make: (n) => new Int8Array(n) };
   return undefined;
 }
 
@@ -249,7 +261,14 @@ function emit(input: MaterializeInput, options: EmitOptions): EmitResult {
   /** Fake-quantize activation `src` (planned tensor `t` with params `p`) into `dst`. */
   const quantizeActivation = (src: string, dst: string, p: QuantParams, t: string, e: ActivationEntry | undefined) => {
     const mode = trainable?.activations ?? "ste";
-    if (trainable && mode !== "ste" && e && e.role !== "constant") {
+    const learnedOk = (() => {
+      if (!trainable || mode === "ste" || !e || e.role === "constant") return false;
+      if (trainable.incompatible !== "ste") return true;
+      const signed = p.qmin < 0;
+      if (e.sharesWith !== undefined && !quantizerParams.has(e.sharesWith)) return false;
+      return p.zeroPoint[0] === (signed ? 0 : p.qmin) && !(mode === "pact" && signed);
+    })();
+    if (trainable && learnedOk && e && mode !== "ste") {
       const signed = p.qmin < 0;
       if (p.zeroPoint[0] !== (signed ? 0 : p.qmin)) {
         throw new QuantlabError(
@@ -273,7 +292,10 @@ function emit(input: MaterializeInput, options: EmitOptions): EmitResult {
         ? lsqFakeQuant(emitter, src, param, {
           bits: p.bits,
           signed,
-          gradScale: 1, // the per-tensor activation count is unknown statically; LSQ's g is set by the trainer
+          // LSQ's g needs the elements per sample, known from captured shapes (`activationNumel`); else 1.
+          gradScale: trainable.activationNumel?.has(e.sharesWith ?? t)
+            ? lsqGradScale(trainable.activationNumel.get(e.sharesWith ?? t)!, lsqGrid(p.bits, signed)[1])
+            : 1,
         })
         : pactFakeQuant(emitter, src, param, { bits: p.bits });
       emitter.opTo("Identity", [y], [dst]);

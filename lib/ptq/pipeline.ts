@@ -256,10 +256,11 @@ export class PtqPipeline {
 
   /** Calibration data and how many examples to use (default 1024 of a dataset; all of a reader). */
   calibrateOn(data: CalibrationSource, options: { count?: number } = {}): PtqPipeline {
-    // Typed errors now rather than at quantize() (one-shot iterables are left alone: converting consumes them).
-    if (typeof data !== "object" || data === null || isDataset(data) || Array.isArray(data)) {
-      toReader(data, this.config.model, this.config.batchSize);
-    }
+    // Typed errors now rather than at quantize() (one-shot iterables are left alone: converting consumes them);
+    // a single Tensor, a reader, a dataset, an array or anything else that is not iterable is checked here.
+    const oneShot = typeof data === "object" && data !== null && Symbol.iterator in data && !Array.isArray(data) &&
+      !isDataset(data);
+    if (!oneShot) toReader(data, this.config.model, this.config.batchSize);
     if (options.count !== undefined && !(Number.isInteger(options.count) && options.count >= 1)) {
       throw new QuantlabError("INVALID_ARGUMENT", `calibrateOn count must be a positive integer, got ${options.count}`);
     }
@@ -500,7 +501,9 @@ function checkPlanFits(plan: QuantPlan, model: OnnxModel): QuantPlan {
 
 /**
  * Start a PTQ recipe: int8 symmetric per-channel weights and uint8 asymmetric min-max activations (ONNX
- * Runtime's defaults) placed as ONNX Runtime does, BN folding on, batch 64, native ORT when it loads.
+ * Runtime's defaults) placed as ONNX Runtime does, BN folding on, batch 64, native ORT when it loads. Throws
+ * `UNSUPPORTED` naming the model at once when its ai.onnx opset is outside `SUPPORTED_OPSETS` (13..22), not after
+ * calibration.
  *
  * @example
  * ```ts
@@ -516,6 +519,8 @@ export function ptq(model: OnnxModel | Uint8Array, policy: QuantPolicy = {}): Pt
   if (!(m instanceof OnnxModel)) {
     throw new QuantlabError("INVALID_ARGUMENT", "ptq() expects an OnnxModel or ONNX bytes");
   }
+  // Now, not after calibration: UNSUPPORTED naming the model and the supported opset range.
+  m.checkOpset("ptq()");
   const full: QuantPolicy = {
     ...policy,
     weights: policy.weights ?? quantizerDefaults().weights,

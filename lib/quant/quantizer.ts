@@ -18,6 +18,7 @@ import { checkBits, QuantlabError } from "../errors.ts";
 import type { Calibrator, CalibratorRecipe, Observer } from "./calibrate/observer.ts";
 import { minMax } from "./calibrate/min_max.ts";
 import { calibratorFromRecipe, calibratorRecipe } from "./calibrate/recipe.ts";
+import { checkSeed } from "../tensor/prng.ts";
 import { asFloatTensor, type FloatInput, Tensor } from "../tensor/tensor.ts";
 import { dequantizeTensor, fakeQuantizeTensor, quantizeTensor } from "./affine.ts";
 import {
@@ -178,9 +179,7 @@ export class QuantizerBuilder implements WeightQuantizer {
   rounding(mode: RoundingMode, options: { seed?: number } = {}): QuantizerBuilder {
     checkRoundingMode(mode);
     const seed = options.seed ?? this.config.seed;
-    if (!Number.isInteger(seed)) {
-      throw new QuantlabError("INVALID_ARGUMENT", `rounding seed must be an integer, got ${seed}`);
-    }
+    checkSeed(seed, "rounding seed");
     return this.#with({ rounding: mode, seed });
   }
 

@@ -284,7 +284,7 @@ export abstract class FittedWeightsBase implements FittedWeights {
     return this.values(encoded);
   }
 
-  /** A table of a stored form, checked for its type and length. */
+  /** A table of a stored form, checked for its type, its length and (float32 tables) finiteness (`NON_FINITE`). */
   protected table<T extends Float32Array | Int32Array>(
     encoded: EncodedWeights,
     key: string,
@@ -300,6 +300,7 @@ export abstract class FittedWeightsBase implements FittedWeights {
         }`,
       );
     }
+    if (t instanceof Float32Array) assertFinite(t, `${this.name}: encoded table "${key}"`);
     return t;
   }
 

@@ -1,12 +1,79 @@
 /**
  * Seeded pseudo-random numbers: **xoshiro128\*\*** (Blackman & Vigna, 2018),
- * 32-bit output, period 2^128 - 1, state seeded from a 32-bit seed by
- * **SplitMix32** (Steele, Lea & Flood's SplitMix with 32-bit constants).
+ * 32-bit output, period 2^128 - 1.
  *
+ * Seeds: any safe integer (finite, integral, `|seed| <= 2^53 - 1`); anything else is a `QuantlabError`
+ * (`INVALID_ARGUMENT`) naming the seed, never a silent truncation. The whole seed selects the stream:
+ * - `0 <= seed < 2^32`: the 128-bit state comes from **SplitMix32** (Steele, Lea & Flood's SplitMix with 32-bit
+ *   constants) started at the seed, as it always has (committed fixtures and reference accuracies depend on it);
+ * - any other seed (at least 2^32, or negative): the state is two outputs of **SplitMix64** started at the seed's
+ *   64-bit two's-complement value, so 0, 2^32, 2^40 and -1 give four different streams.
+ *
+ * Derived sub-streams (`seed + 1`, per-epoch orders) keep the high part of the seed ({@link deriveSeed}).
  * Same seed, same sequence, on every platform.
  *
  * @module
  */
+import { QuantlabError } from "../errors.ts";
+
+/**
+ * Throw `INVALID_ARGUMENT` naming `what` unless `seed` is a safe integer (finite, integral, `|seed| <= 2^53 - 1`):
+ * larger doubles cannot be told apart from their neighbours, so they would silently share a stream.
+ *
+ * @example
+ * ```ts
+ * import { checkSeed } from "./prng.ts";
+ * checkSeed(2 ** 40); // passes
+ * try {
+ *   checkSeed(0.5, "rounding seed");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("rounding seed must be an integer")) throw e;
+ * }
+ * ```
+ */
+export function checkSeed(seed: number, what = "seed"): void {
+  if (!Number.isSafeInteger(seed)) {
+    throw new QuantlabError(
+      "INVALID_ARGUMENT",
+      `${what} must be an integer with |${what}| <= 2^53 - 1 (a safe integer), got ${seed}`,
+    );
+  }
+}
+
+/**
+ * A seed derived from `seed` by transforming its low 32 bits with `low` (the result taken as unsigned 32 bits) and
+ * keeping the rest: for `0 <= seed < 2^32` this is exactly `low(seed) >>> 0` (the historical derivation), and seeds
+ * that differ above bit 32 still give different derived seeds.
+ *
+ * @example
+ * ```ts
+ * import { deriveSeed } from "./prng.ts";
+ * if (deriveSeed(5, (lo) => lo ^ 1) !== 4) throw new Error("bad");
+ * if (deriveSeed(2 ** 32 + 5, (lo) => lo ^ 1) !== 2 ** 32 + 4) throw new Error("bad high part");
+ * ```
+ */
+export function deriveSeed(seed: number, low: (low32: number) => number, what = "seed"): number {
+  checkSeed(seed, what);
+  const lo = seed >>> 0;
+  return (low(lo) >>> 0) + (seed - lo);
+}
+
+/** Two SplitMix64 outputs from the 64-bit two's complement of `seed`, as four 32-bit words. */
+function splitmix64Words(seed: number): [number, number, number, number] {
+  const M = (1n << 64n) - 1n;
+  let s = BigInt.asUintN(64, BigInt(seed));
+  const out: number[] = [];
+  for (let k = 0; k < 2; k++) {
+    s = (s + 0x9e3779b97f4a7c15n) & M;
+    let z = s;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+    z = z ^ (z >> 31n);
+    out.push(Number(z >> 32n) | 0, Number(z & 0xffffffffn) | 0);
+  }
+  return out as [number, number, number, number];
+}
 
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
@@ -35,13 +102,21 @@ export class Prng {
   #s3: number;
   #spare = NaN;
 
-  /** Seed with any 32-bit integer (other numbers are truncated with `>>> 0`). */
+  /**
+   * Seed with any safe integer (see the module doc: the whole seed selects the stream; `INVALID_ARGUMENT` for NaN,
+   * fractions, infinities and integers beyond 2^53 - 1).
+   */
   constructor(seed: number) {
-    const st = { s: seed >>> 0 };
-    this.#s0 = splitmix32(st);
-    this.#s1 = splitmix32(st);
-    this.#s2 = splitmix32(st);
-    this.#s3 = splitmix32(st);
+    checkSeed(seed, "Prng seed");
+    if (seed >= 0 && seed < 4294967296) {
+      const st = { s: seed };
+      this.#s0 = splitmix32(st);
+      this.#s1 = splitmix32(st);
+      this.#s2 = splitmix32(st);
+      this.#s3 = splitmix32(st);
+    } else {
+      [this.#s0, this.#s1, this.#s2, this.#s3] = splitmix64Words(seed);
+    }
     if ((this.#s0 | this.#s1 | this.#s2 | this.#s3) === 0) this.#s0 = 1;
   }
 

@@ -1,6 +1,11 @@
 /**
  * A small dense tensor: a typed array plus a shape, row-major (C order).
  *
+ * Bounds: dimensions are non-negative integers (`SHAPE_MISMATCH` otherwise) and a tensor holds at most
+ * {@link MAX_TENSOR_ELEMENTS} (2^32) elements; {@link checkedSize} says so with the element count (`INVALID_ARGUMENT`,
+ * "too large") before anything is allocated, and an allocation the machine cannot satisfy below that bound is a
+ * typed `INVALID_ARGUMENT` with the count too, never a raw `RangeError`.
+ *
  * @module
  */
 import { QuantlabError } from "../errors.ts";
@@ -61,6 +66,83 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * The most elements one tensor may hold (2^32: 16 GiB of float32).
+ *
+ * @example
+ * ```ts
+ * import { MAX_TENSOR_ELEMENTS } from "./tensor.ts";
+ * if (MAX_TENSOR_ELEMENTS !== 2 ** 32) throw new Error("bad");
+ * ```
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 32;
+
+/**
+ * The element count of `shape`, checked before allocating: every dimension a non-negative integer
+ * (`SHAPE_MISMATCH` naming the axis) and the product at most {@link MAX_TENSOR_ELEMENTS} (`INVALID_ARGUMENT`, "too
+ * large", with the count). `what` names the tensor in messages.
+ *
+ * @example
+ * ```ts
+ * import { checkedSize } from "./tensor.ts";
+ * if (checkedSize([2, 3, 4]) !== 24) throw new Error("bad");
+ * try {
+ *   checkedSize([1e6, 1e6], "noise");
+ *   throw new Error("no throw");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("too large")) throw e;
+ * }
+ * ```
+ */
+export function checkedSize(shape: readonly number[], what = "tensor"): number {
+  if (!Array.isArray(shape)) {
+    throw new QuantlabError("SHAPE_MISMATCH", `${what}: shape must be an array of dimensions, got ${String(shape)}`);
+  }
+  let n = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new QuantlabError(
+        "SHAPE_MISMATCH",
+        `${what}: shape [${shape}] has dimension ${d} at axis ${i}; dimensions must be non-negative integers`,
+      );
+    }
+    n *= d;
+  }
+  if (n > MAX_TENSOR_ELEMENTS) {
+    throw new QuantlabError(
+      "INVALID_ARGUMENT",
+      `${what}: shape [${shape}] is too large: ${n} elements (${
+        (n * 4 / 2 ** 30).toPrecision(3)
+      } GiB of float32), above the limit of ${MAX_TENSOR_ELEMENTS} elements`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Allocate `n` elements of an array type, turning an allocation failure (a raw `RangeError`) into a typed
+ * `INVALID_ARGUMENT` that names `what` and the element count.
+ *
+ * @example
+ * ```ts
+ * import { allocate } from "./tensor.ts";
+ * if (allocate(Float32Array, 3, "x").length !== 3) throw new Error("bad");
+ * ```
+ */
+export function allocate<T>(type: { new (n: number): T }, n: number, what = "tensor"): T {
+  try {
+    return new type(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new QuantlabError(
+      "INVALID_ARGUMENT",
+      `${what}: could not allocate ${n} elements (too large for this machine: ${e.message})`,
+      { cause: e },
+    );
+  }
+}
+
 function checkShape(shape: readonly number[], length: number, what: string): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
@@ -114,17 +196,15 @@ export class Tensor<D extends DType = DType> {
     return new Tensor(data, shape);
   }
 
-  /** A zero-filled tensor. */
+  /**
+   * A zero-filled tensor. Throws `SHAPE_MISMATCH` for a negative or fractional dimension and `INVALID_ARGUMENT`
+   * ("too large", with the element count) beyond {@link MAX_TENSOR_ELEMENTS} or what can be allocated.
+   */
   static zeros<E extends DType = "float32">(shape: readonly number[], dtype?: E): Tensor<E> {
-    const n = sizeOf(shape);
+    const n = checkedSize(shape, "Tensor.zeros");
     const d = (dtype ?? "float32") as DType;
-    const data = d === "float32"
-      ? new Float32Array(n)
-      : d === "int8"
-      ? new Int8Array(n)
-      : d === "uint8"
-      ? new Uint8Array(n)
-      : new Int32Array(n);
+    const type = d === "float32" ? Float32Array : d === "int8" ? Int8Array : d === "uint8" ? Uint8Array : Int32Array;
+    const data = allocate<DTypeArrays[DType]>(type, n, `Tensor.zeros([${shape}])`);
     return new Tensor(data as DTypeArrays[E], shape);
   }
 

@@ -37,6 +37,7 @@ import {
   type WeightQuantizer,
   type WeightQuantizerRecipe,
 } from "../quant/weight_quantizer.ts";
+import { checkSeed } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { kmeansPlusPlus, linearInit, randomInit, samplePoints } from "./init.ts";
 import { lloyd } from "./lloyd.ts";
@@ -60,7 +61,10 @@ export interface KMeansConfig {
   readonly seed: number;
   /** Train on at most `k * maxPointsPerCentroid` points (`Infinity`: all). */
   readonly maxPointsPerCentroid: number;
-  /** Nearest-centroid backend (`"simd"` WebAssembly f32x4 where available, `"js"` float64). */
+  /**
+   * Nearest-centroid backend (`"simd"` WebAssembly f32x4 where available, `"js"` float64). Squared norms are float64
+   * in both; data beyond the float32 kernel's range goes through the float64 path either way (see {@link assignNearest}).
+   */
   readonly backend?: NearestBackend;
 }
 
@@ -103,10 +107,6 @@ export function checkCentroids(k: number, what: string, max = MAX_KMEANS_CENTROI
   if (!Number.isInteger(k) || k < 1 || k > max) {
     throw new QuantlabError("INVALID_ARGUMENT", `${what} must be an integer from 1 to ${max}, got ${k}`);
   }
-}
-
-function checkSeed(seed: number): void {
-  if (!Number.isInteger(seed)) throw new QuantlabError("INVALID_ARGUMENT", `seed must be an integer, got ${seed}`);
 }
 
 /**
@@ -346,7 +346,7 @@ export class KMeansBuilder implements WeightQuantizer {
 
   /** Seed for subsampling, initialisation and empty-cluster repair (an integer; default 0). */
   seed(seed: number): KMeansBuilder {
-    checkSeed(seed);
+    checkSeed(seed, "k-means seed");
     return this.#with({ seed });
   }
 
@@ -517,8 +517,11 @@ export class KMeansWeights extends FittedWeightsBase {
     const codes = e.codes.data, out = new Float32Array(codes.length);
     for (let i = 0; i < codes.length; i++) {
       const j = codes[i];
-      if (!(j >= 0 && j < k)) {
-        throw new QuantlabError("INVALID_ARGUMENT", `${this.name}: code ${j} at flat index ${i} is not below k = ${k}`);
+      if (!(Number.isInteger(j) && j >= 0 && j < k)) {
+        throw new QuantlabError(
+          "INVALID_ARGUMENT",
+          `${this.name}: code ${j} at flat index ${i} is not an integer in [0, k = ${k})`,
+        );
       }
       out[i] = c[j];
     }

@@ -11,8 +11,14 @@
  * Ties (equal computed distances) go to the lowest centroid index in both. The two backends can differ only
  * where two centroids' distances agree to float32 rounding.
  *
- * The SIMD backend works in float32 throughout (like faiss), so coordinates beyond about 1e18 overflow the
- * squared norms; the JS backend accumulates in float64.
+ * Precision and range: the squared norms `||c||^2` are accumulated and kept in float64 (the `norms` and
+ * `paddedNorms` of {@link PreparedCentroids}). The JS backend accumulates the dot products in float64 too, so it is
+ * exact to float64 rounding for every finite float32 input (squares up to about 1e77). The SIMD kernel works in
+ * float32 (like faiss's BLAS path), which is only valid while `4 d max|v|^2` stays inside the float32 range: a
+ * chunk of points whose largest coordinate (or the centroids' largest) reaches {@link simdSafeMaxAbs}`(d)` (about
+ * 9e18 for `d = 1`), or whose coordinates are all below 2^-50 (squares would underflow), is routed to the float64
+ * JS path automatically, so both backends give the float64 answer there (clusters at +-1e20 stay apart). Checking
+ * costs one `max |v|` per gathered coordinate, an O(n d) pass beside the O(n k d) kernel.
  *
  * There is no rounding here to make stochastic: the assignment is an argmin.
  *
@@ -32,14 +38,16 @@ export interface PreparedCentroids {
   readonly d: number;
   /** The centroids, row-major `k x d` (float32, not copied). */
   readonly centroids: Float32Array;
-  /** Squared norms `||c||^2` (float64 accumulation, stored float32). */
-  readonly norms: Float32Array;
+  /** Squared norms `||c||^2` (float64 accumulation and storage). */
+  readonly norms: Float64Array;
+  /** Largest absolute coordinate of the centroids (decides whether the float32 SIMD kernel is safe). */
+  readonly maxAbs: number;
   /** Centroids per block (a multiple of 16). */
   readonly blockSize: number;
   /** Transposed, zero-padded blocks: block `b` is `d` rows of `blockSize` floats, blocks back to back. */
   readonly transposed: Float32Array;
-  /** Norms padded to whole blocks with `+Infinity` (padding never wins). */
-  readonly paddedNorms: Float32Array;
+  /** Norms padded to whole blocks with `+Infinity` (padding never wins), float64. */
+  readonly paddedNorms: Float64Array;
 }
 
 /** Target bytes of one transposed centroid block (fits L1/L2 next to the point chunk). */
@@ -64,11 +72,17 @@ export function prepareCentroids(centroids: Float32Array, k: number, d: number):
       `centroids hold ${centroids.length} values, expected k * d = ${k} * ${d} = ${k * d}`,
     );
   }
-  const norms = new Float32Array(k);
+  const norms = new Float64Array(k);
+  let maxAbs = 0;
   for (let c = 0; c < k; c++) {
     let s = 0;
     const o = c * d;
-    for (let j = 0; j < d; j++) s += centroids[o + j] * centroids[o + j];
+    for (let j = 0; j < d; j++) {
+      const v = centroids[o + j];
+      s += v * v;
+      const a = v < 0 ? -v : v;
+      if (a > maxAbs) maxAbs = a;
+    }
     norms[c] = s;
   }
   const maxBlock = Math.max(16, Math.floor(BLOCK_BYTES / 4 / d / 16) * 16);
@@ -76,14 +90,14 @@ export function prepareCentroids(centroids: Float32Array, k: number, d: number):
   const blocks = Math.ceil(k / blockSize);
   const padded = blocks * blockSize;
   const transposed = new Float32Array(padded * d);
-  const paddedNorms = new Float32Array(padded).fill(Infinity);
+  const paddedNorms = new Float64Array(padded).fill(Infinity);
   paddedNorms.set(norms);
   for (let c = 0; c < k; c++) {
     const b = Math.floor(c / blockSize), cb = c - b * blockSize;
     const base = b * blockSize * d + cb;
     for (let j = 0; j < d; j++) transposed[base + j * blockSize] = centroids[c * d + j];
   }
-  return { k, d, centroids, norms, blockSize, transposed, paddedNorms };
+  return { k, d, centroids, norms, maxAbs, blockSize, transposed, paddedNorms };
 }
 
 /** Where {@link assignNearest} reads points and writes results. */
@@ -130,6 +144,25 @@ export function assignNearest(cents: PreparedCentroids, req: NearestRequest): nu
   return assignJs(cents, req);
 }
 
+/** Below this largest coordinate the float32 kernel's squares would underflow (2^-50: squares 2^-100). */
+const SIMD_MIN_ABS = 2 ** -50;
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * The largest coordinate magnitude the float32 SIMD kernel accepts at dimension `d`: `sqrt(F32_MAX / (4 d))`, so
+ * that `||c||^2 - 2 x.c` cannot overflow float32. Larger coordinates go through the float64 JS path.
+ *
+ * @example
+ * ```ts
+ * import { simdSafeMaxAbs } from "./nearest.ts";
+ * const m = simdSafeMaxAbs(1);
+ * if (!(m > 9e18 && m < 1e19) || !(simdSafeMaxAbs(64) < m)) throw new Error("bad");
+ * ```
+ */
+export function simdSafeMaxAbs(d: number): number {
+  return Math.sqrt(F32_MAX / (4 * Math.max(1, d)));
+}
+
 function pointNorm(x: Float32Array, o: number, d: number): number {
   let s = 0;
   for (let j = 0; j < d; j++) s += x[o + j] * x[o + j];
@@ -145,7 +178,9 @@ function assignSimd(
   const { points, n, index, distance } = req;
   const stride = req.stride ?? d, offset = req.offset ?? 0;
   const iStride = req.indexStride ?? 1, iOffset = req.indexOffset ?? 0;
-  const ctBytes = transposed.length * 4, cnBytes = paddedNorms.length * 4;
+  const safeMax = simdSafeMaxAbs(d);
+  if (!(cents.maxAbs < safeMax)) return assignJs(cents, req);
+  const ctBytes = transposed.length * 4, cnBytes = paddedNorms.length * 4; // the kernel reads float32 norms
   const chunk = Math.min(CHUNK, n + (n & 1)); // the kernel works on pairs of points
   const xPtr = ctBytes + cnBytes, outPtr = xPtr + chunk * d * 4;
   const buffer = ensureBytes(kernel, outPtr + chunk * 32);
@@ -157,10 +192,29 @@ function assignSimd(
   for (let i0 = 0; i0 < n; i0 += chunk) {
     const m = Math.min(chunk, n - i0), mEven = m + (m & 1);
     // Gather the chunk compactly (a zero row pads an odd count) and reset the running minima.
-    let w = xPtr / 4;
+    let w = xPtr / 4, hi = 0, lo = 0;
     for (let i = 0; i < m; i++) {
       const src = offset + (i0 + i) * stride;
-      for (let j = 0; j < d; j++) f32[w++] = points[src + j];
+      for (let j = 0; j < d; j++) {
+        const v = points[src + j];
+        f32[w++] = v;
+        if (v > hi) hi = v;
+        else if (v < lo) lo = v;
+      }
+    }
+    const maxAbs = Math.max(hi, -lo, cents.maxAbs);
+    if (!(maxAbs < safeMax) || (maxAbs < SIMD_MIN_ABS && maxAbs > 0)) {
+      // Outside the float32 kernel's range: this chunk in float64.
+      total += assignJs(cents, {
+        ...req,
+        n: m,
+        offset: offset + i0 * stride,
+        stride,
+        indexOffset: iOffset + i0 * iStride,
+        indexStride: iStride,
+        distance: distance?.subarray(i0),
+      });
+      continue;
     }
     if (mEven > m) f32.fill(0, w, w + d);
     const o4 = outPtr / 4;

@@ -17,9 +17,14 @@
  * {@link ProductWeights}: one code per block (uint8 up to 256 centroids, else int32) into the float32 `codebooks`
  * table (`[1, centroids, blockSize]`). {@link productFromRecipe} reads `toRecipe()`'s JSON.
  *
+ * Validation (nothing answers NaN or reads another sub-space's table in silence): codebooks must be finite
+ * (`NON_FINITE`, at construction and in a stored form given to `ProductWeights.decode`), queries must be finite, and
+ * codes given to `decode`/`asymmetricDistances` must be a Uint8Array/Uint16Array of `n x M` integers below `K`
+ * (`INVALID_ARGUMENT` naming the first bad code, its flat index, vector and sub-space).
+ *
  * @module
  */
-import { QuantlabError } from "../errors.ts";
+import { assertFinite, QuantlabError } from "../errors.ts";
 import {
   checkWeights,
   type EncodedWeights,
@@ -32,6 +37,7 @@ import {
   type WeightQuantizerRecipe,
 } from "../quant/weight_quantizer.ts";
 import { axisView } from "../tensor/layout.ts";
+import { checkSeed } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { type CompressionReport, pqCompression } from "./compression.ts";
 import { checkCentroids, initialCentroids, subsample } from "./kmeans.ts";
@@ -154,6 +160,7 @@ export class ProductQuantizer {
         `codebooks hold ${codebooks.length} values, expected M x K x dsub = ${M} x ${K} x ${d / M} = ${K * d}`,
       );
     }
+    assertFinite(codebooks, "PQ codebooks");
     this.M = M;
     this.K = K;
     this.d = d;
@@ -198,23 +205,17 @@ export class ProductQuantizer {
     return { codes, n, M: this.M };
   }
 
-  /** Vectors rebuilt from codes (`[n, d]`). */
+  /**
+   * Vectors rebuilt from codes (`[n, d]`). Throws `SHAPE_MISMATCH` (not `n x M` codes) or `INVALID_ARGUMENT`
+   * naming the first code that is not an integer in `[0, K)` (vector, sub-space, flat index and value).
+   */
   decode(codes: PqCodes | PqCodeArray): Tensor<"float32"> {
-    const c = "codes" in codes ? codes.codes : codes;
-    if (c.length % this.M !== 0) {
-      throw new QuantlabError("SHAPE_MISMATCH", `codes hold ${c.length} values, not a multiple of M = ${this.M}`);
-    }
+    const c = this.#codes(codes);
     const n = c.length / this.M, M = this.M, K = this.K, dsub = this.dsub, cb = this.codebooks;
     const out = new Float32Array(n * this.d);
     for (let i = 0; i < n; i++) {
       for (let m = 0; m < M; m++) {
         const code = c[i * M + m];
-        if (code >= K) {
-          throw new QuantlabError(
-            "INVALID_ARGUMENT",
-            `code ${code} at vector ${i}, sub-space ${m} is not below K = ${K}`,
-          );
-        }
         const src = (m * K + code) * dsub, dst = i * this.d + m * dsub;
         for (let j = 0; j < dsub; j++) out[dst + j] = cb[src + j];
       }
@@ -224,13 +225,15 @@ export class ProductQuantizer {
 
   /**
    * Asymmetric distance table of one query: `table[m * K + k] = ||q_m - c_{m,k}||^2` (float64 sums of
-   * differences, stored float32).
+   * differences, stored float32). Throws `SHAPE_MISMATCH` for a query of another length and `NON_FINITE` naming
+   * the first NaN or infinite query value.
    */
   distanceTable(query: Float32Array | readonly number[]): Float32Array {
     if (query.length !== this.d) {
       throw new QuantlabError("SHAPE_MISMATCH", `query has ${query.length} values, expected d = ${this.d}`);
     }
     const q = query instanceof Float32Array ? query : Float32Array.from(query);
+    assertFinite(q, "PQ query");
     const { M, K, dsub } = this, cb = this.codebooks;
     const table = new Float32Array(M * K);
     for (let m = 0; m < M; m++) {
@@ -247,10 +250,13 @@ export class ProductQuantizer {
     return table;
   }
 
-  /** Asymmetric distances (squared) from a query to encoded vectors: `sum_m table[m][code_m]`. */
+  /**
+   * Asymmetric distances (squared) from a query to encoded vectors: `sum_m table[m][code_m]`. Codes are checked
+   * as {@link ProductQuantizer.decode} checks them; the query as {@link ProductQuantizer.distanceTable} does.
+   */
   asymmetricDistances(query: Float32Array | readonly number[], codes: PqCodes | PqCodeArray): Float32Array {
+    const c = this.#codes(codes);
     const table = this.distanceTable(query);
-    const c = "codes" in codes ? codes.codes : codes;
     const M = this.M, K = this.K, n = c.length / M;
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -285,6 +291,34 @@ export class ProductQuantizer {
   /** A one-line summary. */
   toString(): string {
     return `ProductQuantizer(d=${this.d}, M=${this.M}, K=${this.K}, dsub=${this.dsub})`;
+  }
+
+  /** The code array of `codes`, checked: `n x M` values, each an integer in `[0, K)`. */
+  #codes(codes: PqCodes | PqCodeArray): PqCodeArray {
+    const c = codes && typeof codes === "object" && "codes" in codes ? codes.codes : codes;
+    if (!(c instanceof Uint8Array || c instanceof Uint16Array)) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `PQ codes must be a Uint8Array or Uint16Array (or { codes }), got ${
+          c === null || typeof c !== "object" ? String(c) : (c as object).constructor?.name
+        }`,
+      );
+    }
+    const M = this.M, K = this.K;
+    if (c.length % M !== 0) {
+      throw new QuantlabError("SHAPE_MISMATCH", `PQ codes hold ${c.length} values, not a multiple of M = ${M}`);
+    }
+    for (let i = 0; i < c.length; i++) {
+      if (c[i] >= K) {
+        throw new QuantlabError(
+          "INVALID_ARGUMENT",
+          `PQ codes: code ${c[i]} at flat index ${i} (vector ${Math.floor(i / M)}, sub-space ${
+            i % M
+          }) is not below K = ${K}`,
+        );
+      }
+    }
+    return c;
   }
 
   #matrix(x: MatrixInput, d?: number) {
@@ -369,7 +403,7 @@ export class ProductQuantizerBuilder implements WeightQuantizer {
 
   /** Seed (an integer; default 0). */
   seed(seed: number): ProductQuantizerBuilder {
-    if (!Number.isInteger(seed)) throw new QuantlabError("INVALID_ARGUMENT", `seed must be an integer, got ${seed}`);
+    checkSeed(seed, "PQ seed");
     return this.#with({ seed });
   }
 
@@ -645,10 +679,10 @@ export class ProductWeights extends FittedWeightsBase {
       );
     }
     for (let i = 0; i < c.length; i++) {
-      if (!(c[i] >= 0 && c[i] < K)) {
+      if (!(Number.isInteger(c[i]) && c[i] >= 0 && c[i] < K)) {
         throw new QuantlabError(
           "INVALID_ARGUMENT",
-          `${this.name}: block code ${c[i]} at index ${i} is not below K = ${K}`,
+          `${this.name}: block code ${c[i]} at flat index ${i} is not an integer in [0, K = ${K})`,
         );
       }
     }

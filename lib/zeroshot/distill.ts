@@ -16,6 +16,10 @@
  * The gradient with respect to the images comes from quantlab's backward-graph compiler (lib/grad), run on ONNX
  * Runtime (native or WASM). Input shape comes from the model's declared input (`[N, C, H, W]`).
  *
+ * Bounds: `batches x batch` images of the input shape must fit one tensor (at most 2^32 elements); a larger declared
+ * input (say 1e6 x 1e6) is a typed `INVALID_ARGUMENT` "too large" error with the element count from `noise()` and
+ * `generate()` before anything is allocated. Seeds are finite safe integers, hashed in full (see `Prng`).
+ *
  * ```ts ignore
  * const data = await zeroShot(model).batch(32).iterations(500).seed(0).generate();
  * const q = await ptq(model).calibrateOn(data).quantize();
@@ -33,8 +37,8 @@ import { captureShapes } from "../onnx/capture.ts";
 import { indexGraph } from "../onnx/graph.ts";
 import { OnnxModel } from "../onnx/model.ts";
 import type { SessionOptions } from "../onnx/session.ts";
-import { Prng } from "../tensor/prng.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkSeed, deriveSeed, Prng } from "../tensor/prng.ts";
+import { checkedSize, Tensor } from "../tensor/tensor.ts";
 import { type BatchNormTap, findBatchNormTaps } from "./bn_taps.ts";
 import { gaussianNoise, zeroqInit } from "./init.ts";
 import { type StatisticsTarget, statisticsTargets, zeroqLoss } from "./loss.ts";
@@ -181,7 +185,9 @@ function positive(what: string, v: number, allowZero = false): void {
 }
 
 /**
- * The model's single float input and its per-sample shape (declared, or `override`).
+ * The model's single float input and its per-sample shape (declared, or `override`). With `images`, also checks
+ * that `images` samples of that shape fit one tensor (`INVALID_ARGUMENT` "too large" with the element count, see
+ * `checkedSize`), before anything is allocated.
  *
  * @example
  * ```ts
@@ -191,7 +197,11 @@ function positive(what: string, v: number, allowZero = false): void {
  * if (modelInput(m).shape.join() !== "1,28,28") throw new Error("bad");
  * ```
  */
-export function modelInput(model: OnnxModel, override?: readonly number[]): { name: string; shape: number[] } {
+export function modelInput(
+  model: OnnxModel,
+  override?: readonly number[],
+  images?: number,
+): { name: string; shape: number[] } {
   const inputs = [...indexGraph(model.graph).inputs];
   if (inputs.length !== 1) {
     throw new QuantlabError("UNSUPPORTED", `${model.source}: zeroShot needs one graph input, found ${inputs.length}`);
@@ -206,6 +216,8 @@ export function modelInput(model: OnnxModel, override?: readonly number[]): { na
       }); pass .inputShape([C, H, W])`,
     );
   }
+  // Before anything is allocated: a declared 1e6 x 1e6 input is a typed "too large" error with the count.
+  if (images !== undefined) checkedSize([images, ...shape], `${model.source}: zeroShot images of input "${name}"`);
   return { name, shape };
 }
 
@@ -255,11 +267,9 @@ export class ZeroShotBuilder {
     return this.#with({ lr: v });
   }
 
-  /** Seed (default 0): same seed and settings, same images. */
+  /** Seed (default 0; a safe integer, hashed in full): same seed and settings, same images. */
   seed(s: number): ZeroShotBuilder {
-    if (!Number.isInteger(s)) {
-      throw new QuantlabError("INVALID_ARGUMENT", `zeroShot().seed must be an integer, got ${s}`);
-    }
+    checkSeed(s, "zeroShot().seed");
     return this.#with({ seed: s });
   }
 
@@ -360,7 +370,7 @@ export class ZeroShotBuilder {
 
   /** Gaussian-noise batches N(0, 1) of the same shape and count (the baseline; no model run). */
   noise(): ZeroShotData {
-    const { shape } = modelInput(this.model, this.config.inputShape);
+    const { shape } = modelInput(this.model, this.config.inputShape, this.config.batches * this.config.batch);
     const rng = new Prng(this.config.seed);
     const tensors: Tensor<"float32">[] = [];
     for (let b = 0; b < this.config.batches; b++) {
@@ -376,7 +386,7 @@ export class ZeroShotBuilder {
    */
   async lossGraph(batch = this.config.batch): Promise<ZeroShotLossGraph> {
     const c = this.config;
-    const { name: input, shape } = modelInput(this.model, c.inputShape);
+    const { name: input, shape } = modelInput(this.model, c.inputShape, Math.max(2, batch));
     const probe = this.model.clone();
     await captureShapes(probe, { [input]: Tensor.zeros([2, ...shape]) }, c.session);
     const targets = statisticsTargets(this.taps, {
@@ -413,13 +423,14 @@ export class ZeroShotBuilder {
   async generate(): Promise<ZeroShotData> {
     const t0 = performance.now();
     const c = this.config;
+    modelInput(this.model, c.inputShape, c.batches * c.batch);
     const { graph: tg, input, shape, labels: labelInput, classes } = await this.lossGraph();
     const dims = [c.batch, ...shape];
     const size = dims.reduce((a, d) => a * d, 1);
     const feeds = (x: Tensor, labels?: Int32Array) =>
       labels && labelInput ? { [input]: x, [labelInput]: new Tensor(labels, [c.batch]) } : { [input]: x };
     const rng = new Prng(c.seed);
-    const labelRng = new Prng((c.seed ^ 0x5bd1e995) >>> 0);
+    const labelRng = new Prng(deriveSeed(c.seed, (lo) => lo ^ 0x5bd1e995));
     const gs = await GradientSession.create(tg, c.session);
     const noParams = new Map<string, Float32Array>();
     const tensors: Tensor<"float32">[] = [], losses: Float64Array[] = [], finals: number[] = [];

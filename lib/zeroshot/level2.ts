@@ -14,7 +14,7 @@
  */
 import { QuantlabError } from "../errors.ts";
 import { applyParams, buildGradientGraph } from "../grad/compiler.ts";
-import { klDivLoss } from "../grad/losses.ts";
+import { distillationLoss } from "../grad/distill_loss.ts";
 import { adam } from "../grad/optim.ts";
 import { GradientSession } from "../grad/session.ts";
 import { indexGraph } from "../onnx/graph.ts";
@@ -129,7 +129,8 @@ export async function fineTuneZeroShot(
   for (const x of data) teacherLogits.push((await ts.run({ [input]: x }))[tOut]);
   const wrt = [...qat.learnable];
   const tg = await buildGradientGraph(qat.model, {
-    loss: klDivLoss(output, "teacher_logits", { temperature: T }),
+    // Distillation without labels (alpha 0, beta 1): exactly klDivLoss with T^2, the same graph as before.
+    loss: distillationLoss(output, { teacher: "teacher_logits", alpha: 0, beta: 1, temperature: T }),
     wrt,
     feeds: { [input]: data[0], teacher_logits: teacherLogits[0] },
     session: options.session,

@@ -1,0 +1,239 @@
+/**
+ * The per-layer AdaRound objective as one ONNX gradient graph (built with lib/grad): for a Conv (grouped and
+ * depthwise included, attributes copied), Gemm or MatMul layer with weight `w`, fixed quantizer (scale `s`, zero
+ * point `zp`, grid `[qmin, qmax]`, per tensor or per output channel) the graph computes
+ *
+ *   `w~ = (clip(floor(w / s) + zp + h(V), qmin, qmax) - zp) * s`,  `h(V) = clip(sigmoid(V) 1.2 - 0.1, 0, 1)`
+ *   `y = act(layer(x, w~, b))`
+ *   `loss = mean over batch and positions of sum over channels (y - t)^2 + reg * sum(1 - |2 h(V) - 1|^beta)`
+ *
+ * (AIMET `AdaroundLoss`: `norm(y - t, dim=1)^2` then `.mean()`; the channel axis is 1 for Conv and Gemm and the last
+ * axis for MatMul). `x` (layer input), `t` (float target after the activation), `beta` and `reg` (scalars; `reg` is 0
+ * during the warm start) are graph inputs; V is the only parameter. The graph's backward is lib/grad's, so the
+ * rectified sigmoid, the clamps (gradient zero outside, inclusive bounds, as `torch.clamp`), Abs/Log/Exp and the
+ * layer's own rule are the ones the gradient checks cover.
+ *
+ * @module
+ */
+import { QuantlabError } from "../errors.ts";
+import { buildGradientGraph, type GradientGraph } from "../grad/compiler.ts";
+import { customLoss } from "../grad/losses.ts";
+import { nodeLabel } from "../onnx/graph.ts";
+import { OnnxModel } from "../onnx/model.ts";
+import { type AttributeProto, emptyModel, type NodeProto } from "../onnx/proto.ts";
+import type { SessionOptions } from "../onnx/session.ts";
+import { DataType, makeTensorProto } from "../onnx/tensor_data.ts";
+import type { QuantParams } from "../quant/params.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { ADAROUND_GAMMA, ADAROUND_ZETA } from "./rectified_sigmoid.ts";
+
+/** The activation AdaRound applies after the layer (AIMET: the module's immediately following activation). */
+export type FollowingActivation =
+  | { readonly opType: "Relu" }
+  | { readonly opType: "Clip"; readonly min: number; readonly max: number };
+
+/** One layer to round: the float node and its fixed quantizer. */
+export interface RoundingLayer {
+  /** Label for messages and reports. */
+  readonly label: string;
+  /** The float node (op type and attributes are copied). */
+  readonly node: NodeProto;
+  /** Float weights. */
+  readonly weight: Float32Array;
+  /** Weight dims. */
+  readonly dims: readonly number[];
+  /** Output-channel axis of the weight (the quantizer's channel axis when per channel). */
+  readonly axis: number;
+  /** The fixed uniform quantizer parameters (one slot per tensor or per channel along `axis`). */
+  readonly params: QuantParams;
+  /** Float bias and its dims, if any. */
+  readonly bias?: { readonly values: Float32Array; readonly dims: readonly number[] };
+  /** The following activation, if any. */
+  readonly activation?: FollowingActivation;
+}
+
+/** Names used in the graph. */
+export const ROUNDING_NAMES = {
+  input: "adaround_x",
+  target: "adaround_target",
+  beta: "adaround_beta",
+  reg: "adaround_reg",
+  variable: "adaround_v",
+} as const;
+
+/** Per-element slot index (the channel along `axis`, or 0 per tensor). */
+export function slotIndex(dims: readonly number[], axis: number, slots: number): Int32Array {
+  let n = 1;
+  for (const d of dims) n *= d;
+  const out = new Int32Array(n);
+  if (slots === 1) return out;
+  let inner = 1;
+  for (let k = axis + 1; k < dims.length; k++) inner *= dims[k];
+  const c = dims[axis];
+  for (let i = 0; i < n; i++) out[i] = Math.floor(i / inner) % c;
+  return out;
+}
+
+/**
+ * `floor(w / s) + zp` (float32 division as PyTorch computes it) and the fractional part `w / s - floor(w / s)`.
+ *
+ * @example
+ * ```ts
+ * import { splitWeights } from "./layer_graph.ts";
+ * import { quantizer } from "../quant/quantizer.ts";
+ * const p = quantizer().int(4).symmetric().fit([1, -1]).params; // s = 1/7
+ * const { base, fraction } = splitWeights(new Float32Array([0.5, -0.3]), [2], 0, p);
+ * if (base.join() !== "3,-3" || Math.abs(fraction[0] - 0.5) > 1e-5) throw new Error(`${base} ${fraction}`);
+ * ```
+ */
+export function splitWeights(
+  w: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  p: QuantParams,
+): { base: Float32Array; fraction: Float32Array } {
+  const slot = slotIndex(dims, axis, p.scale.length);
+  const base = new Float32Array(w.length), fraction = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) {
+    const r = Math.fround(w[i] / p.scale[slot[i]]);
+    const f = Math.floor(r);
+    base[i] = f + p.zeroPoint[slot[i]];
+    fraction[i] = Math.fround(r - f);
+  }
+  return { base, fraction };
+}
+
+/** The channel axis of the layer's output for the reconstruction sum. */
+export function outputChannelAxis(opType: string, outputRank: number): number {
+  return opType === "MatMul" ? outputRank - 1 : 1;
+}
+
+/**
+ * The forward model of one layer with its soft-rounded weights (see the module doc), V initialised to `v0`.
+ *
+ * @example
+ * ```ts ignore
+ * const model = roundingForwardModel(layer, base, v0, [-1, 16, 28, 28]);
+ * ```
+ */
+export function roundingForwardModel(
+  layer: RoundingLayer,
+  base: Float32Array,
+  v0: Float32Array,
+  inputDims: readonly number[],
+): OnnxModel {
+  const { node, dims, axis, params: p } = layer;
+  if (node.opType === "Gemm" && node.attribute.some((a) => a.name === "transA" && Number(a.i) !== 0)) {
+    throw new QuantlabError("UNSUPPORTED", `AdaRound: ${layer.label} uses transA`);
+  }
+  if (!["Conv", "Gemm", "MatMul"].includes(node.opType)) {
+    throw new QuantlabError("UNSUPPORTED", `AdaRound: ${layer.label} is a ${node.opType} (Conv, Gemm, MatMul only)`);
+  }
+  const N = ROUNDING_NAMES;
+  const proto = emptyModel(17);
+  const g = proto.graph;
+  g.name = `adaround_${layer.label}`;
+  g.input.push({
+    name: N.input,
+    type: {
+      tensorType: {
+        elemType: DataType.FLOAT,
+        shape: inputDims.map((d, k) => (k === 0 || d < 0 ? { param: "N" } : { value: d })),
+      },
+    },
+  });
+  const perChannel = p.scale.length > 1;
+  const bdims = perChannel ? dims.map((d, k) => (k === axis ? d : 1)) : [];
+  const zp = Float32Array.from(p.zeroPoint);
+  g.initializer.push(
+    makeTensorProto(N.variable, v0, dims),
+    makeTensorProto("adaround_base", base, dims),
+    makeTensorProto("adaround_scale", p.scale.slice(), bdims),
+    makeTensorProto("adaround_zp", zp, bdims),
+    makeTensorProto("adaround_span", new Float32Array([ADAROUND_ZETA - ADAROUND_GAMMA]), []),
+    makeTensorProto("adaround_gamma", new Float32Array([ADAROUND_GAMMA]), []),
+    makeTensorProto("adaround_zero", new Float32Array([0]), []),
+    makeTensorProto("adaround_one", new Float32Array([1]), []),
+    makeTensorProto("adaround_qmin", new Float32Array([p.qmin]), []),
+    makeTensorProto("adaround_qmax", new Float32Array([p.qmax]), []),
+  );
+  const nd = (opType: string, input: string[], output: string, attribute: AttributeProto[] = []): void => {
+    g.node.push({ input, output: [output], name: output, opType, domain: "", attribute });
+  };
+  nd("Sigmoid", [N.variable], "ar_sig");
+  nd("Mul", ["ar_sig", "adaround_span"], "ar_stretched");
+  nd("Add", ["ar_stretched", "adaround_gamma"], "ar_shifted");
+  nd("Clip", ["ar_shifted", "adaround_zero", "adaround_one"], "adaround_h");
+  nd("Add", ["adaround_base", "adaround_h"], "ar_codes_soft");
+  nd("Clip", ["ar_codes_soft", "adaround_qmin", "adaround_qmax"], "ar_codes");
+  nd("Sub", ["ar_codes", "adaround_zp"], "ar_centred");
+  nd("Mul", ["ar_centred", "adaround_scale"], "adaround_w");
+  const inputs = [N.input, "adaround_w"];
+  if (layer.bias && node.opType !== "MatMul") {
+    g.initializer.push(makeTensorProto("adaround_bias", layer.bias.values, layer.bias.dims));
+    inputs.push("adaround_bias");
+  }
+  const attrs = node.attribute.map((a) => ({ ...a }));
+  nd(node.opType, inputs, "adaround_pre", attrs);
+  let out = "adaround_pre";
+  if (layer.activation?.opType === "Relu") {
+    nd("Relu", [out], "adaround_y");
+    out = "adaround_y";
+  } else if (layer.activation?.opType === "Clip") {
+    g.initializer.push(
+      makeTensorProto("adaround_act_min", new Float32Array([layer.activation.min]), []),
+      makeTensorProto("adaround_act_max", new Float32Array([layer.activation.max]), []),
+    );
+    nd("Clip", [out, "adaround_act_min", "adaround_act_max"], "adaround_y");
+    out = "adaround_y";
+  }
+  g.output.push({ name: out, type: { tensorType: { elemType: DataType.FLOAT } } });
+  return OnnxModel.fromProto(proto, `adaround(${nodeLabel(node)})`);
+}
+
+/**
+ * The gradient graph of the per-layer objective: loss = reconstruction + `reg * sum(1 - |2h - 1|^beta)`, gradient
+ * with respect to V only. `sampleInput` and `sampleTarget` (batch >= 2) fix the shapes.
+ *
+ * @example
+ * ```ts ignore
+ * const tg = await roundingGradientGraph(layer, base, v0, xBatch, tBatch);
+ * ```
+ */
+export async function roundingGradientGraph(
+  layer: RoundingLayer,
+  base: Float32Array,
+  v0: Float32Array,
+  sampleInput: Tensor<"float32">,
+  sampleTarget: Tensor<"float32">,
+  session: SessionOptions = {},
+): Promise<GradientGraph> {
+  const N = ROUNDING_NAMES;
+  const model = roundingForwardModel(layer, base, v0, sampleInput.shape);
+  const out = model.graph.output[0].name;
+  const chAxis = outputChannelAxis(layer.node.opType, sampleTarget.rank);
+  const scalar = (v: number) => new Tensor<"float32">(new Float32Array([v]), []);
+  return await buildGradientGraph(model, {
+    loss: customLoss((ctx) => {
+      const e = ctx.e;
+      const t = ctx.input(N.target, DataType.FLOAT);
+      const d = e.sub(ctx.value(out), t);
+      const perPosition = e.reduceSum(e.mul(d, d), [chAxis], false);
+      const recon = e.reduceMean(perPosition, null, false);
+      const beta = ctx.input(N.beta, DataType.FLOAT, []);
+      const reg = ctx.input(N.reg, DataType.FLOAT, []);
+      const h = ctx.value("adaround_h");
+      const u = e.op("Abs", [e.sub(e.mul(h, e.scalar(2)), e.scalar(1))]);
+      // |u|^beta as exp(beta log |u|) (lib/grad's Pow rule wants a constant exponent; beta changes every
+      // iteration). |u| is clipped below at 1e-30 so log stays finite; there |u|^beta underflows to 0 as it should.
+      const safe = e.op("Clip", [u, e.scalar(1e-30), e.scalar(2)]);
+      const pow = e.op("Exp", [e.mul(beta, e.op("Log", [safe]))]);
+      const term = e.reduceSum(e.sub(e.scalar(1), pow), null, false);
+      return e.add(recon, e.mul(reg, term));
+    }),
+    wrt: [N.variable],
+    feeds: { [N.input]: sampleInput, [N.target]: sampleTarget, [N.beta]: scalar(20), [N.reg]: scalar(0.01) },
+    fixedInputs: [N.beta, N.reg],
+    session,
+  });
+}

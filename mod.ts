@@ -6,8 +6,8 @@
  * display helpers and the survey's experiments. Everything else lives in one subpath per area (see `deno.json`
  * `exports`): `quantlab/quant`, `quantlab/calibrate`, `quantlab/integer`, `quantlab/nonuniform`,
  * `quantlab/extreme`, `quantlab/vq`, `quantlab/onnx`, `quantlab/data`, `quantlab/grad`, `quantlab/models`,
- * `quantlab/ptq`, `quantlab/zeroshot`, `quantlab/mixed`, `quantlab/qat`, `quantlab/notebook`, `quantlab/viz`,
- * `quantlab/experiments`, `quantlab/stats`, `quantlab/sweep`, `quantlab/tensor` (by path: `lib/<area>/mod.ts`).
+ * `quantlab/ptq`, `quantlab/zeroshot`, `quantlab/adaround`, `quantlab/mixed`, `quantlab/qat`, `quantlab/notebook`,
+ * `quantlab/viz`, `quantlab/experiments`, `quantlab/stats`, `quantlab/sweep`, `quantlab/tensor` (by path: `lib/<area>/mod.ts`).
  *
  * @example
  * ```ts
@@ -80,6 +80,7 @@ export { compareOutputs, evaluateAccuracy } from "./lib/ptq/evaluate.ts";
 export { zeroShot } from "./lib/zeroshot/distill.ts";
 export { quantizeZeroShot } from "./lib/zeroshot/level1.ts";
 export { fineTuneZeroShot } from "./lib/zeroshot/level2.ts";
+export { adaRound } from "./lib/adaround/adaround_pass.ts";
 export { qat, type QatPipeline } from "./lib/qat/qat.ts";
 export {
   type HawqAnalysis,
@@ -303,3 +304,4 @@ export type {
 export type { ZeroShotCalibration, ZeroShotQuantized, ZeroShotQuantizeOptions } from "./lib/zeroshot/level1.ts";
 export type { FineTuned, FineTuneOptions } from "./lib/zeroshot/level2.ts";
 export type { StatisticsTarget } from "./lib/zeroshot/loss.ts";
+export type { AdaRoundOptions } from "./lib/adaround/adaround_pass.ts";

@@ -139,8 +139,8 @@ const lines: string[] = [
   `| layer | n | Tr/n | stderr/n | probes | converged | ${cand.map((b) => `Omega(${b})`).join(" | ")} |`,
   `|---|---|---|---|---|---|${cand.map(() => "---|").join("")}`,
   ...analysis.layers.map((l) =>
-    `| ${l.node} | ${l.params} | ${
-      l.trace.tracePerParam.toExponential(3)
+    `| ${l.node} | ${l.params} | ${l.trace.tracePerParam.toExponential(3)} | ${
+      (l.trace.stderr / l.params).toExponential(1)
     } | ${l.trace.iterations} | ${l.trace.converged} | ${
       cand.map((b) => l.sensitivity[b] === undefined ? `fixed ${l.fixed}` : l.sensitivity[b].toExponential(2))
         .join(" | ")

@@ -52,7 +52,15 @@ export interface RoundingLayer {
   readonly activation?: FollowingActivation;
 }
 
-/** Names used in the graph. */
+/**
+ * Names of the inputs and the parameter of the per-layer graph.
+ *
+ * @example
+ * ```ts
+ * import { ROUNDING_NAMES } from "./layer_graph.ts";
+ * if (ROUNDING_NAMES.variable !== "adaround_v") throw new Error("bad");
+ * ```
+ */
 export const ROUNDING_NAMES = {
   input: "adaround_x",
   target: "adaround_target",
@@ -61,7 +69,15 @@ export const ROUNDING_NAMES = {
   variable: "adaround_v",
 } as const;
 
-/** Per-element slot index (the channel along `axis`, or 0 per tensor). */
+/**
+ * Per-element slot index (the channel along `axis`, or 0 per tensor).
+ *
+ * @example
+ * ```ts
+ * import { slotIndex } from "./layer_graph.ts";
+ * if (slotIndex([2, 3], 0, 2).join() !== "0,0,0,1,1,1") throw new Error("bad");
+ * ```
+ */
 export function slotIndex(dims: readonly number[], axis: number, slots: number): Int32Array {
   let n = 1;
   for (const d of dims) n *= d;
@@ -103,7 +119,15 @@ export function splitWeights(
   return { base, fraction };
 }
 
-/** The channel axis of the layer's output for the reconstruction sum. */
+/**
+ * The channel axis of the layer's output for the reconstruction sum (1 for Conv and Gemm, the last for MatMul).
+ *
+ * @example
+ * ```ts
+ * import { outputChannelAxis } from "./layer_graph.ts";
+ * if (outputChannelAxis("Conv", 4) !== 1 || outputChannelAxis("MatMul", 3) !== 2) throw new Error("bad");
+ * ```
+ */
 export function outputChannelAxis(opType: string, outputRank: number): number {
   return opType === "MatMul" ? outputRank - 1 : 1;
 }
@@ -112,8 +136,17 @@ export function outputChannelAxis(opType: string, outputRank: number): number {
  * The forward model of one layer with its soft-rounded weights (see the module doc), V initialised to `v0`.
  *
  * @example
- * ```ts ignore
- * const model = roundingForwardModel(layer, base, v0, [-1, 16, 28, 28]);
+ * ```ts
+ * import { roundingForwardModel, splitWeights } from "./layer_graph.ts";
+ * import { initialRoundingVariable } from "./rectified_sigmoid.ts";
+ * import { quantizer } from "../quant/quantizer.ts";
+ * const weight = new Float32Array([0.3, -0.2, 0.7, 0.1]);
+ * const params = quantizer().int(4).symmetric().perChannel().fit(weight, [2, 2]).params;
+ * const { base, fraction } = splitWeights(weight, [2, 2], 0, params);
+ * const node = { input: ["x", "w"], output: ["y"], name: "fc", opType: "Gemm", domain: "", attribute: [] };
+ * const layer = { label: "fc", node, weight, dims: [2, 2], axis: 0, params, activation: { opType: "Relu" as const } };
+ * const m = roundingForwardModel(layer, base, initialRoundingVariable(fraction), [-1, 2]);
+ * if (!m.graph.node.some((n) => n.opType === "Sigmoid")) throw new Error("bad");
  * ```
  */
 export function roundingForwardModel(

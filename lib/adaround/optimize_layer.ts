@@ -151,7 +151,10 @@ export async function roundLayer(
     const ex = new Tensor<"float32">(x.data.subarray(0, ne * xPer), [ne, ...x.sampleDims]);
     const et = new Tensor<"float32">(t.data.subarray(0, ne * tPer), [ne, ...t.sampleDims]);
     const mse = async (v: Float32Array): Promise<number> => {
-      const r = await gs.run({ [N.input]: ex, [N.target]: et, [N.beta]: scalar(2), [N.reg]: scalar(0) }, new Map([[N.variable, v]]));
+      const r = await gs.run(
+        { [N.input]: ex, [N.target]: et, [N.beta]: scalar(2), [N.reg]: scalar(0) },
+        new Map([[N.variable, v]]),
+      );
       return r.loss / channels;
     };
     const hard = (v: Float32Array) => v.map((a) => (a >= 0 ? 1e4 : -1e4));
@@ -168,7 +171,10 @@ export async function roundLayer(
       gather(t, perm, bs, tBuf);
       const beta = annealedBeta(it, o.iterations, o.betaRange, o.warmStart);
       const reg = beta === 0 ? 0 : o.regWeight;
-      const r = await gs.run({ [N.input]: xT, [N.target]: tT, [N.beta]: scalar(beta || 2), [N.reg]: scalar(reg) }, params);
+      const r = await gs.run(
+        { [N.input]: xT, [N.target]: tT, [N.beta]: scalar(beta || 2), [N.reg]: scalar(reg) },
+        params,
+      );
       if (it % o.curveEvery === 0 || it === o.iterations - 1) {
         const round = reg === 0 ? 0 : reg * roundingRegularizer(v, beta);
         curve.push({ iteration: it, loss: r.loss, recon: r.loss - round, round, beta });

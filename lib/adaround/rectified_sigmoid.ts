@@ -18,9 +18,9 @@
  */
 
 /** AdaRound's stretch constants (AIMET `AdaroundConstants.ZETA`, `GAMMA`). */
-export const ADAROUND_ZETA = 1.1;
+export const ADAROUND_ZETA: number = 1.1;
 /** Lower stretch constant (AIMET `AdaroundConstants.GAMMA`). */
-export const ADAROUND_GAMMA = -0.1;
+export const ADAROUND_GAMMA: number = -0.1;
 
 /**
  * The rectified sigmoid `h(V) = clip(sigmoid(V) (zeta - gamma) + gamma, 0, 1)`, elementwise (float64 arithmetic).

@@ -251,11 +251,19 @@ await torch.close();
 const upd = await updateInGraph(trainers.get(backends[0])!.params);
 for (const t of trainers.values()) await t.release();
 
-function table(title: string, rows: Row[], names: readonly string[], unit: "ms" | "s", targets: Record<string, number>) {
+function table(
+  title: string,
+  rows: Row[],
+  names: readonly string[],
+  unit: "ms" | "s",
+  targets: Record<string, number>,
+) {
   const f = (v: number) => unit === "s" ? (v / 1000).toFixed(1) : v.toFixed(1);
   const others = names.filter((n) => n !== "torch");
   console.log(`\n${title}\n`);
-  console.log(`| round | load (1 min) | PyTorch ${unit} | ${others.map((n) => `${n} ${unit} | ${n} ratio`).join(" | ")} |`);
+  console.log(
+    `| round | load (1 min) | PyTorch ${unit} | ${others.map((n) => `${n} ${unit} | ${n} ratio`).join(" | ")} |`,
+  );
   console.log(`|---:|---:|---:|${others.map(() => "---:|---:").join("|")}|`);
   for (const r of rows) {
     console.log(

@@ -5,8 +5,9 @@
  *
  * Steps: copy the model; promote trainable initializers to graph inputs (so each step feeds updated weights
  * to the same session); in `batchNorm: "train"` replace each BatchNormalization by its batch-statistics
- * decomposition (ReduceMean/Sub/Mul/Sqrt, exposing the batch mean and variance for the running-statistics
- * update); append the loss terms; find the values on a path from a differentiated value to the loss; run the
+ * decomposition (ReduceMean, ReduceSumSquare of the centred values, per-channel scale-and-shift as inference-mode
+ * BatchNormalization nodes: four passes over the activations; exposing the batch mean and variance for the
+ * running-statistics update); append the loss terms; find the values on a path from a differentiated value to the loss; run the
  * graph once on the sample feeds to capture every value's shape; then walk the nodes backwards applying one
  * vector-Jacobian rule per op (see `rules_*.ts`) and summing the contributions of values used more than once.
  * Ops without a rule throw `UNSUPPORTED_OP` naming the node; so does any node in a custom domain (checked before

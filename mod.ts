@@ -119,6 +119,7 @@ export {
 export { compareByom, loadByom } from "./lib/experiments/byom.ts";
 
 // Types referenced by the names above (documentation only; no runtime surface).
+export type { AdaRoundInputs, AdaRoundOptions } from "./lib/adaround/adaround_pass.ts";
 export type { Batch, BatchOptions } from "./lib/data/batching.ts";
 export type { LoadDigitsOptions } from "./lib/data/digits.ts";
 export type { FashionMnistOptions } from "./lib/data/fashion_mnist.ts";
@@ -180,6 +181,9 @@ export type {
 } from "./lib/grad/train.ts";
 export type { LabelledBatch } from "./lib/grad/train_data.ts";
 export type { DyadicApproximation, DyadicPrecision, QuantizedMultiplier } from "./lib/integer/dyadic.ts";
+export type { LatencyTable } from "./lib/mixed/hawq.ts";
+export type { BitLayer, BitProblem } from "./lib/mixed/ilp.ts";
+export type { LayerEigenvalue, LayerTrace, TraceOptions, TraceProgress, TraceSettings } from "./lib/mixed/traces.ts";
 export type { LevelRounding } from "./lib/nonuniform/codebook_kernels.ts";
 export type { LloydInit } from "./lib/nonuniform/lloyd_max.ts";
 export type { Log2Scale } from "./lib/nonuniform/log2_levels.ts";
@@ -243,6 +247,8 @@ export type { ActivationCandidate, NodeInfo, NodeMatcher, NodeOverride, Placemen
 export type { LoweringResult } from "./lib/ptq/qoperator.ts";
 export type { PtqReport, PtqReportData, ReportRow } from "./lib/ptq/report.ts";
 export type { SensitivityOptions, SensitivityResult, SensitivityRow } from "./lib/ptq/sensitivity.ts";
+export type { DistillSpec, OptimizerSpec, QatActivations, QatEpoch, QatRecipe, QatWeights } from "./lib/qat/qat.ts";
+export type { QatEvaluation, QatResult, QatRun } from "./lib/qat/result.ts";
 export type { BitAccounting } from "./lib/quant/accounting.ts";
 export type { AciqOptions } from "./lib/quant/calibrate/aciq.ts";
 export type { AciqPrior } from "./lib/quant/calibrate/aciq_alpha.ts";
@@ -304,4 +310,3 @@ export type {
 export type { ZeroShotCalibration, ZeroShotQuantized, ZeroShotQuantizeOptions } from "./lib/zeroshot/level1.ts";
 export type { FineTuned, FineTuneOptions } from "./lib/zeroshot/level2.ts";
 export type { StatisticsTarget } from "./lib/zeroshot/loss.ts";
-export type { AdaRoundOptions } from "./lib/adaround/adaround_pass.ts";

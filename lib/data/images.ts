@@ -408,3 +408,21 @@ export function selectImages(ds: ImageDataset, indices: ArrayLike<number>, name?
   }
   return { ...ds, name: name ?? `${ds.name}[${indices.length} selected]`, pixels, labels, count: indices.length };
 }
+
+/**
+ * Whether a value is an {@link ImageDataset} (structural check, so readers and pipelines give typed errors for
+ * anything else).
+ *
+ * @example
+ * ```ts
+ * import { imageDataset, isImageDataset } from "./images.ts";
+ * const ds = imageDataset({ name: "toy", pixels: new Uint8Array(4), labels: new Uint8Array(1), height: 2, width: 2 });
+ * if (!isImageDataset(ds) || isImageDataset({ pixels: [] })) throw new Error("bad");
+ * ```
+ */
+export function isImageDataset(x: unknown): x is ImageDataset {
+  if (typeof x !== "object" || x === null) return false;
+  const d = x as Record<string, unknown>;
+  return d.pixels instanceof Uint8Array && d.labels instanceof Uint8Array && typeof d.channels === "number" &&
+    typeof d.height === "number" && typeof d.width === "number" && typeof d.pixelMax === "number";
+}

@@ -17,7 +17,7 @@ import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { batches, subset } from "./batching.ts";
-import { describePreprocessing, type ImageDataset } from "./images.ts";
+import { describePreprocessing, type ImageDataset, isImageDataset } from "./images.ts";
 import { parseNpy } from "./npy.ts";
 
 /** One batch of model inputs by input name. */
@@ -378,13 +378,6 @@ function describe(x: unknown): string {
   }
   if (typeof x === "string") return `the string ${JSON.stringify(x.length > 40 ? x.slice(0, 40) + "..." : x)}`;
   return `${typeof x} ${String(x)}`;
-}
-
-function isImageDataset(x: unknown): x is ImageDataset {
-  if (typeof x !== "object" || x === null) return false;
-  const d = x as Record<string, unknown>;
-  return d.pixels instanceof Uint8Array && d.labels instanceof Uint8Array && typeof d.channels === "number" &&
-    typeof d.height === "number" && typeof d.width === "number" && typeof d.pixelMax === "number";
 }
 
 function modelInputs(model: OnnxModel): string[] {

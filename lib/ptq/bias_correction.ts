@@ -23,7 +23,7 @@ import type { NodeProto } from "../onnx/proto.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
 import { DataType, makeTensorProto, tensorValues } from "../onnx/tensor_data.ts";
 import { limitedBatches } from "./calibrate_pass.ts";
-import { type MaterializeInput, materializeQdq, type QdqModel } from "./materialize.ts";
+import { fitPlannedWeights, type MaterializeInput, materializeQdq, type QdqModel } from "./materialize.ts";
 import { type PassContext, type PtqPass, type PtqState, registerPass, timedPass } from "./pass.ts";
 import type { PlanEntry, QuantPlan } from "./plan.ts";
 
@@ -140,13 +140,15 @@ export async function correctBias(
   const corrections: Float64Array[] = [];
   const before: number[] = [];
   let plan = state.plan!;
+  // Only biases change: the weights are fitted once and re-used by every materialization below.
+  const weightFits = fitPlannedWeights(state);
   const qdqOutput = (q: OnnxModel, label: string): string => {
     const n = q.graph.node.find((x) => x.name === label);
     if (!n) throw new QuantlabError("MALFORMED_MODEL", `bias correction: ${label} is missing from the QDQ model`);
     return n.output[0];
   };
   for (let l = 0; l < targets.length; l++) {
-    const q = materializeQdq({ ...state, model: cur, plan });
+    const q = materializeQdq({ ...state, model: cur, plan, weightFits });
     const [mean] = await channelMeans(q.model, [qdqOutput(q.model, targets[l].label)], batches, session);
     const ref = reference[l];
     if (mean.length !== ref.length) {
@@ -169,7 +171,7 @@ export async function correctBias(
   }
   removeDeadNodes(g);
   cur.validate();
-  const qdq = materializeQdq({ ...state, model: cur, plan });
+  const qdq = materializeQdq({ ...state, model: cur, plan, weightFits });
   const finalMeans = await channelMeans(qdq.model, targets.map((t) => qdqOutput(qdq.model, t.label)), batches, session);
   const layers = targets.map((t, l) => {
     let abs = 0;

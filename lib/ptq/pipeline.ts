@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { isImageDataset } from "../data/images.ts";
 import { QuantlabError } from "../errors.ts";
 import { batches, type ImageDataset } from "../data/batching.ts";
 import { asReader, type InputFeeds, type InputReader } from "../data/reader.ts";
@@ -113,10 +114,6 @@ export interface PtqModels {
   readonly equalization?: readonly EqualizedPair[];
   /** Layers corrected by the bias-correction pass, if it ran. */
   readonly biasCorrection?: readonly CorrectedLayer[];
-}
-
-function isDataset(x: unknown): x is ImageDataset {
-  return typeof x === "object" && x !== null && "pixels" in x && "labels" in x && "count" in x;
 }
 
 /** A reader over a calibration source for a model (typed errors for anything else; see data/reader.ts). */
@@ -259,7 +256,7 @@ export class PtqPipeline {
     // Typed errors now rather than at quantize() (one-shot iterables are left alone: converting consumes them);
     // a single Tensor, a reader, a dataset, an array or anything else that is not iterable is checked here.
     const oneShot = typeof data === "object" && data !== null && Symbol.iterator in data && !Array.isArray(data) &&
-      !isDataset(data);
+      !isImageDataset(data);
     if (!oneShot) toReader(data, this.config.model, this.config.batchSize);
     if (options.count !== undefined && !(Number.isInteger(options.count) && options.count >= 1)) {
       throw new QuantlabError("INVALID_ARGUMENT", `calibrateOn count must be a positive integer, got ${options.count}`);
@@ -296,7 +293,7 @@ export class PtqPipeline {
 
   #context(): PassContext {
     const c = this.config;
-    const dataset = c.calibration && isDataset(c.calibration);
+    const dataset = c.calibration && isImageDataset(c.calibration);
     const count = c.calibrationCount ?? (dataset ? 1024 : undefined);
     return {
       data: c.calibration ? toReader(c.calibration, c.model, c.batchSize, dataset ? count : undefined) : undefined,

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { isImageDataset } from "../data/images.ts";
 import { QuantlabError } from "../errors.ts";
 import { batches, type ImageDataset } from "../data/batching.ts";
 import type { InputFeeds, InputReader } from "../data/reader.ts";
@@ -27,7 +28,7 @@ import { SqnrAccumulator } from "../quant/metrics.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { limitedBatches } from "./calibrate_pass.ts";
 import { evaluateAccuracy } from "./evaluate.ts";
-import { materializeQdq } from "./materialize.ts";
+import { fitPlannedWeights, materializeQdq } from "./materialize.ts";
 import type { PtqState } from "./pass.ts";
 import { type PlanEntry, QuantPlan } from "./plan.ts";
 
@@ -144,10 +145,6 @@ async function outputSqnr(
   return acc.db();
 }
 
-function isDataset(x: unknown): x is ImageDataset {
-  return typeof x === "object" && x !== null && "pixels" in x && "labels" in x;
-}
-
 /** The result of {@link analyzeSensitivity}. */
 export class SensitivityResult {
   /** Make a result (use {@link analyzeSensitivity}). */
@@ -250,7 +247,7 @@ export async function analyzeSensitivity(
   if (!plan) throw new QuantlabError("NOT_CALIBRATED", `${state.source.source}: sensitivity needs a calibrated state`);
   const session: SessionOptions = { backend: options.backend, threads: options.threads };
   const float = state.model;
-  const labelled = isDataset(data);
+  const labelled = isImageDataset(data);
   const limit = options.limit ?? (labelled ? Math.min(1000, (data as ImageDataset).count) : undefined);
   const bs = options.batchSize ?? 250;
   const metricOf = async (m: OnnxModel): Promise<number> => {
@@ -259,7 +256,9 @@ export async function analyzeSensitivity(
     }
     return await outputSqnr(float, m, data as InputReader, limit, session);
   };
-  const quantizedWith = (p: QuantPlan) => materializeQdq({ ...state, plan: p }).model;
+  // Fit every planned weight once; each restricted plan re-uses the fits (only the entries differ).
+  const weightFits = fitPlannedWeights(state);
+  const quantizedWith = (p: QuantPlan) => materializeQdq({ ...state, plan: p, weightFits }).model;
   const groups = [...ownerGroups(state, plan)];
   const total = 4 + 2 * groups.length;
   let done = 0;
@@ -327,7 +326,7 @@ async function activationSqnr(
   const b = await createSession(exposeValues(qdq, names, { replace: true }), { ...session, cache: false });
   const accs = names.map(() => new SqnrAccumulator());
   const feedsOf = async function* (): AsyncGenerator<InputFeeds> {
-    if (isDataset(data)) {
+    if (isImageDataset(data)) {
       if (inputs.length !== 1) {
         throw new QuantlabError(
           "INVALID_ARGUMENT",

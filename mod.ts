@@ -95,6 +95,7 @@ export {
 export { show } from "./lib/notebook/show.ts";
 export { table } from "./lib/notebook/table.ts";
 export { progress } from "./lib/notebook/progress.ts";
+export { notebookQuick } from "./lib/notebook/quick.ts";
 export { inspectTensor } from "./lib/viz/inspect.ts";
 
 // The survey's experiments (notebooks 01-10, `deno task reproduce`).

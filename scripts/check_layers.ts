@@ -32,6 +32,7 @@ export const LAYERS: readonly string[] = [
   "adaround", // learned rounding (AdaRound) and stochastic rounding baselines over the core
   "mixed", // mixed precision: Hessian traces, HAWQ sensitivity, the integer program
   "qat", // quantization-aware training and distillation over the core
+  "vqmodel", // model-level vector quantization: k-means sharing, product quantization, compressed export
   "notebook", // presentation: display bundles, progress, tables
   "viz", // presentation: vega-lite charts
   "experiments", // survey comparisons as functions of (config, seed)

@@ -53,9 +53,14 @@ const CHART_MIMES = ["application/vnd.vegalite.v5+json", "application/vnd.vegali
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
-async function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number; out: string; err: string }> {
+async function run(
+  cmd: string,
+  args: string[],
+  cwd?: string,
+  env?: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
   try {
-    const o = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+    const o = await new Deno.Command(cmd, { args, cwd, env, stdout: "piped", stderr: "piped" }).output();
     const dec = new TextDecoder();
     return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
   } catch (e) {
@@ -152,6 +157,12 @@ export interface ExecuteOptions {
   cellTimeout?: number;
   /** Kernel name (default `deno`). */
   kernel?: string;
+  /**
+   * Extra environment for the kernel. The notebooks test sets `QUANTLAB_NOTEBOOK_QUICK=1`: notebooks whose full
+   * runs take minutes (training) read it through `notebookQuick()` and run their quick preset instead; the
+   * committed outputs come from `deno task notebooks` (full).
+   */
+  env?: Record<string, string>;
 }
 
 /** The Python that runs `scripts/execute_notebook.py`: `$QUANTLAB_PYTHON`, else the one Jupyter runs on. */
@@ -186,15 +197,20 @@ export async function executeNotebook(
   const script = new URL("execute_notebook.py", import.meta.url).pathname;
   const outDir = await Deno.makeTempDir({ prefix: "quantlab-nb-" });
   try {
-    const r = await run(python, [
-      script,
-      path,
-      `${outDir}/executed.ipynb`,
-      "--kernel",
-      options.kernel ?? "deno",
-      "--timeout",
-      String(options.cellTimeout ?? 600),
-    ]);
+    const r = await run(
+      python,
+      [
+        script,
+        path,
+        `${outDir}/executed.ipynb`,
+        "--kernel",
+        options.kernel ?? "deno",
+        "--timeout",
+        String(options.cellTimeout ?? 600),
+      ],
+      undefined,
+      options.env,
+    );
     let nb: Notebook & { lateOutputs?: number };
     try {
       nb = JSON.parse(await Deno.readTextFile(`${outDir}/executed.ipynb`));

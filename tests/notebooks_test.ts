@@ -41,7 +41,7 @@ Deno.test({
       await t.step(name, async () => {
         const path = new URL(`notebooks/${name}`, root).pathname;
         const before = await Deno.readTextFile(path);
-        const { check: c } = await executeChecked(path, { jupyter });
+        const { check: c } = await executeChecked(path, { jupyter, env: { QUANTLAB_NOTEBOOK_QUICK: "1" } });
         assert.deepEqual(c.errors, [], `cell errors in ${name}`);
         assert.ok(c.charts >= 1, `${name} has no chart output`);
         assert.equal(c.ansi, 0, `${name} has ANSI codes in its outputs`);

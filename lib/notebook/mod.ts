@@ -7,3 +7,4 @@ export * from "./display.ts";
 export * from "./table.ts";
 export * from "./progress.ts";
 export * from "./show.ts";
+export * from "./quick.ts";

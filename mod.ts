@@ -81,6 +81,8 @@ export { zeroShot } from "./lib/zeroshot/distill.ts";
 export { quantizeZeroShot } from "./lib/zeroshot/level1.ts";
 export { fineTuneZeroShot } from "./lib/zeroshot/level2.ts";
 export { adaRound } from "./lib/adaround/adaround_pass.ts";
+export { adaQuant } from "./lib/adaround/adaquant.ts";
+export { brecq } from "./lib/adaround/brecq.ts";
 export { qat, type QatPipeline } from "./lib/qat/qat.ts";
 export {
   type HawqAnalysis,
@@ -90,6 +92,7 @@ export {
   type MixedAllocation,
   type MixedBudgets,
 } from "./lib/mixed/hawq.ts";
+export { vqModel, type VqModelBuilder } from "./lib/vqmodel/vq_model.ts";
 
 // Presentation.
 export { show } from "./lib/notebook/show.ts";
@@ -117,10 +120,28 @@ export {
   vectorQuantizationComparison,
   zeroShotComparison,
 } from "./lib/experiments/mod.ts";
+export { type MixedPrecisionComparison, mixedPrecisionComparison } from "./lib/experiments/mixed_precision.ts";
+export { type QatComparison, qatComparison } from "./lib/experiments/qat.ts";
+export { extremeTrainingReport, extremeTrainingRuns } from "./lib/experiments/extreme_training.ts";
+export { type VqModelsComparison, vqModelsComparison } from "./lib/experiments/vq_models.ts";
+export {
+  type CurvePoint,
+  type LayerErrorRow,
+  type PtqRoundingComparison,
+  ptqRoundingComparison,
+  type PtqRoundingMethod,
+  type PtqRoundingModel,
+  type PtqRoundingOptions,
+  type PtqRoundingRow,
+  type PtqRoundingRun,
+  ptqRoundingRuns,
+} from "./lib/experiments/ptq_rounding.ts";
 export { compareByom, loadByom } from "./lib/experiments/byom.ts";
 
 // Types referenced by the names above (documentation only; no runtime surface).
 export type { AdaRoundInputs, AdaRoundOptions } from "./lib/adaround/adaround_pass.ts";
+export type { AdaQuantInputs, AdaQuantOptions } from "./lib/adaround/adaquant.ts";
+export type { BrecqInputs, BrecqOptions } from "./lib/adaround/brecq.ts";
 export type { Batch, BatchOptions } from "./lib/data/batching.ts";
 export type { LoadDigitsOptions } from "./lib/data/digits.ts";
 export type { FashionMnistOptions } from "./lib/data/fashion_mnist.ts";
@@ -140,6 +161,13 @@ export type { Experiment, ExperimentOptions, Json, TrialConfig } from "./lib/exp
 export type { Finding, PaperReference, ReportBlock, SeedVerdict } from "./lib/experiments/report.ts";
 export type { Distribution } from "./lib/experiments/sources.ts";
 export type { ModelInput, WeightKind, WeightTensor } from "./lib/experiments/weights.ts";
+export type {
+  ExtremeTrainingComparison,
+  ExtremeTrainingOptions,
+  ExtremeTrainingRow,
+  ExtremeTrainingRuns,
+} from "./lib/experiments/extreme_training.ts";
+export type { VqModelsOptions, VqModelsRow, VqModelsSettings } from "./lib/experiments/vq_models.ts";
 export type { ZeroShotComparison } from "./lib/experiments/zero_shot.ts";
 export type {
   BinaryBuilder,
@@ -184,6 +212,14 @@ export type { LabelledBatch } from "./lib/grad/train_data.ts";
 export type { DyadicApproximation, DyadicPrecision, QuantizedMultiplier } from "./lib/integer/dyadic.ts";
 export type { LatencyTable } from "./lib/mixed/hawq.ts";
 export type { BitLayer, BitProblem } from "./lib/mixed/ilp.ts";
+export type {
+  KernelTiming,
+  LatencyKernel,
+  LatencyKey,
+  LayerLatency,
+  MeasuredLatency,
+  TimingStats,
+} from "./lib/mixed/latency.ts";
 export type { LayerEigenvalue, LayerTrace, TraceOptions, TraceProgress, TraceSettings } from "./lib/mixed/traces.ts";
 export type { LevelRounding } from "./lib/nonuniform/codebook_kernels.ts";
 export type { LloydInit } from "./lib/nonuniform/lloyd_max.ts";
@@ -233,6 +269,7 @@ export type {
   TrainableOptions,
   TrainableWeights,
 } from "./lib/ptq/materialize.ts";
+export type { OcsLayerRecord, OcsOptions } from "./lib/ptq/ocs.ts";
 export type { PassContext, PassRecord, PassStage, PtqPass, PtqState } from "./lib/ptq/pass.ts";
 export type { CalibrationSource, PtqConfig, PtqModels } from "./lib/ptq/pipeline.ts";
 export type {
@@ -250,6 +287,9 @@ export type { PtqReport, PtqReportData, ReportRow } from "./lib/ptq/report.ts";
 export type { SensitivityOptions, SensitivityResult, SensitivityRow } from "./lib/ptq/sensitivity.ts";
 export type { DistillSpec, OptimizerSpec, QatActivations, QatEpoch, QatRecipe, QatWeights } from "./lib/qat/qat.ts";
 export type { QatEvaluation, QatResult, QatRun } from "./lib/qat/result.ts";
+export type { DorefaWeight } from "./lib/qat/dorefa.ts";
+export type { ExtremeTrainMethod } from "./lib/qat/extremes.ts";
+export type { QatComparisonOptions, QatComparisonRun, QatMethod } from "./lib/experiments/qat.ts";
 export type { BitAccounting } from "./lib/quant/accounting.ts";
 export type { AciqOptions } from "./lib/quant/calibrate/aciq.ts";
 export type { AciqPrior } from "./lib/quant/calibrate/aciq_alpha.ts";
@@ -300,6 +340,16 @@ export type {
   ReconstructionError,
 } from "./lib/vq/product_quantizer.ts";
 export type { BlockOrder, WeightBlocks } from "./lib/vq/weight_layout.ts";
+export type { ExportedLayer, ExportOptions } from "./lib/vqmodel/export.ts";
+export type { CentroidReduce, VqLayer, VqLayerInit, VqMethod, WeightSite } from "./lib/vqmodel/layer.ts";
+export type {
+  FinetuneStageOptions,
+  KMeansModelOptions,
+  PqModelOptions,
+  VqLayerSummary,
+  VqModel,
+  VqModelConfig,
+} from "./lib/vqmodel/vq_model.ts";
 export type { BatchNormTap } from "./lib/zeroshot/bn_taps.ts";
 export type {
   LabelTargets,

@@ -20,7 +20,7 @@ import { buildGradientGraph, type GradientGraph } from "../grad/compiler.ts";
 import { customLoss } from "../grad/losses.ts";
 import { nodeLabel } from "../onnx/graph.ts";
 import { OnnxModel } from "../onnx/model.ts";
-import { type AttributeProto, emptyModel, type NodeProto } from "../onnx/proto.ts";
+import { type AttributeProto, emptyModel, type NodeProto, type TensorProto } from "../onnx/proto.ts";
 import type { SessionOptions } from "../onnx/session.ts";
 import { DataType, makeTensorProto } from "../onnx/tensor_data.ts";
 import type { QuantParams } from "../quant/params.ts";
@@ -266,6 +266,183 @@ export async function roundingGradientGraph(
     }),
     wrt: [N.variable],
     feeds: { [N.input]: sampleInput, [N.target]: sampleTarget, [N.beta]: scalar(20), [N.reg]: scalar(0.01) },
+    fixedInputs: [N.beta, N.reg],
+    session,
+  });
+}
+
+/** One weight of a multi-layer rounding subgraph (BRECQ block): its fixed quantizer and split weights. */
+export interface BlockRoundingWeight {
+  /** The weight initializer's name in the subgraph (the soft-rounded value takes this name). */
+  readonly tensor: string;
+  /** Weight dims. */
+  readonly dims: readonly number[];
+  /** Quantizer channel axis (when per channel). */
+  readonly axis: number;
+  /** The fixed uniform quantizer parameters. */
+  readonly params: QuantParams;
+  /** `floor(w / s) + zp` ({@link splitWeights}). */
+  readonly base: Float32Array;
+  /** The fractional part `w / s - floor(w / s)` ({@link splitWeights}); V starts where h(V) equals it. */
+  readonly fraction: Float32Array;
+}
+
+/**
+ * A subgraph whose weights are rounded together (BRECQ's block reconstruction; a single layer plus its activation is
+ * the one-layer case): float nodes copied as they are, their constant initializers, one input value and one output.
+ */
+export interface RoundingBlock {
+  /** Label for messages and reports. */
+  readonly label: string;
+  /** The nodes, in graph order (copied unchanged; rounded weights keep their names). */
+  readonly nodes: readonly NodeProto[];
+  /** Constant initializers the nodes read (not the rounded weights). */
+  readonly constants: readonly TensorProto[];
+  /** The subgraph's input value (becomes the graph input). */
+  readonly input: string;
+  /** The subgraph's output value (compared with the float target). */
+  readonly output: string;
+  /** The weights rounded with AdaRound's rectified sigmoid. */
+  readonly weights: readonly BlockRoundingWeight[];
+  /** Channel axis of the output for the reconstruction sum (default 1). */
+  readonly channelAxis?: number;
+}
+
+/**
+ * The name of the rounding variable V of weight `tensor` in a block graph.
+ *
+ * @example
+ * ```ts
+ * import { blockVariableName } from "./layer_graph.ts";
+ * if (blockVariableName("conv.weight") !== "conv.weight_adaround_v") throw new Error("bad");
+ * ```
+ */
+export function blockVariableName(tensor: string): string {
+  return `${tensor}_adaround_v`;
+}
+
+/**
+ * The forward model of a rounding block: every listed weight is replaced by its soft-rounded value
+ * `(clip(base + h(V), qmin, qmax) - zp) s` under its own name, V initialised from `v0` (weight name -> V); the
+ * other nodes and constants are copied. The graph input is `block.input` (batch dimension symbolic), the output
+ * `block.output`.
+ *
+ * @example
+ * ```ts
+ * import { blockVariableName, roundingBlockForwardModel, splitWeights } from "./layer_graph.ts";
+ * import { initialRoundingVariable } from "./rectified_sigmoid.ts";
+ * import { quantizer } from "../quant/quantizer.ts";
+ * const w = new Float32Array([0.3, -0.2, 0.7, 0.1]);
+ * const params = quantizer().int(4).symmetric().perChannel().fit(w, [2, 2]).params;
+ * const { base, fraction } = splitWeights(w, [2, 2], 0, params);
+ * const node = { input: ["x", "fc.w"], output: ["y"], name: "fc", opType: "Gemm", domain: "", attribute: [] };
+ * const relu = { input: ["y"], output: ["z"], name: "relu", opType: "Relu", domain: "", attribute: [] };
+ * const block = {
+ *   label: "fc", nodes: [node, relu], constants: [], input: "x", output: "z",
+ *   weights: [{ tensor: "fc.w", dims: [2, 2], axis: 0, params, base, fraction }],
+ * };
+ * const m = roundingBlockForwardModel(block, new Map([["fc.w", initialRoundingVariable(fraction)]]), [-1, 2]);
+ * if (!m.graph.initializer.some((t) => t.name === blockVariableName("fc.w"))) throw new Error("bad");
+ * ```
+ */
+export function roundingBlockForwardModel(
+  block: RoundingBlock,
+  v0: ReadonlyMap<string, Float32Array>,
+  inputDims: readonly number[],
+): OnnxModel {
+  const proto = emptyModel(17);
+  const g = proto.graph;
+  g.name = `adaround_block_${block.label}`;
+  g.input.push({
+    name: block.input,
+    type: {
+      tensorType: {
+        elemType: DataType.FLOAT,
+        shape: inputDims.map((d, k) => (k === 0 || d < 0 ? { param: "N" } : { value: d })),
+      },
+    },
+  });
+  g.initializer.push(
+    makeTensorProto("adaround_span", new Float32Array([ADAROUND_ZETA - ADAROUND_GAMMA]), []),
+    makeTensorProto("adaround_gamma", new Float32Array([ADAROUND_GAMMA]), []),
+    makeTensorProto("adaround_zero", new Float32Array([0]), []),
+    makeTensorProto("adaround_one", new Float32Array([1]), []),
+  );
+  const nd = (opType: string, input: string[], output: string): void => {
+    g.node.push({ input, output: [output], name: output, opType, domain: "", attribute: [] });
+  };
+  for (const w of block.weights) {
+    const v = v0.get(w.tensor);
+    if (!v || v.length !== w.base.length) {
+      throw new QuantlabError("SHAPE_MISMATCH", `AdaRound block ${block.label}: no or wrong-sized V for ${w.tensor}`);
+    }
+    const p = w.params, t = w.tensor;
+    const perChannel = p.scale.length > 1;
+    const bdims = perChannel ? w.dims.map((d, k) => (k === w.axis ? d : 1)) : [];
+    g.initializer.push(
+      makeTensorProto(blockVariableName(t), v, w.dims),
+      makeTensorProto(`${t}_ar_base`, w.base, w.dims),
+      makeTensorProto(`${t}_ar_scale`, p.scale.slice(), bdims),
+      makeTensorProto(`${t}_ar_zp`, Float32Array.from(p.zeroPoint), bdims),
+      makeTensorProto(`${t}_ar_qmin`, new Float32Array([p.qmin]), []),
+      makeTensorProto(`${t}_ar_qmax`, new Float32Array([p.qmax]), []),
+    );
+    nd("Sigmoid", [blockVariableName(t)], `${t}_ar_sig`);
+    nd("Mul", [`${t}_ar_sig`, "adaround_span"], `${t}_ar_stretched`);
+    nd("Add", [`${t}_ar_stretched`, "adaround_gamma"], `${t}_ar_shifted`);
+    nd("Clip", [`${t}_ar_shifted`, "adaround_zero", "adaround_one"], `${t}_ar_h`);
+    nd("Add", [`${t}_ar_base`, `${t}_ar_h`], `${t}_ar_codes_soft`);
+    nd("Clip", [`${t}_ar_codes_soft`, `${t}_ar_qmin`, `${t}_ar_qmax`], `${t}_ar_codes`);
+    nd("Sub", [`${t}_ar_codes`, `${t}_ar_zp`], `${t}_ar_centred`);
+    nd("Mul", [`${t}_ar_centred`, `${t}_ar_scale`], t);
+  }
+  g.initializer.push(...block.constants);
+  for (const n of block.nodes) g.node.push({ ...n, attribute: n.attribute.map((a) => ({ ...a })) });
+  g.output.push({ name: block.output, type: { tensorType: { elemType: DataType.FLOAT } } });
+  return OnnxModel.fromProto(proto, `adaround_block(${block.label})`);
+}
+
+/**
+ * The gradient graph of the block objective: `mean over batch and positions of sum over channels (y - t)^2` (BRECQ
+ * `lp_loss(p=2)`, AIMET's per-layer loss) `+ reg * sum over the block's weights of sum(1 - |2h - 1|^beta)`, gradients
+ * with respect to every V. Inputs: `block.input`, {@link ROUNDING_NAMES} `target`, `beta`, `reg`.
+ *
+ * @example
+ * ```ts ignore
+ * const tg = await roundingBlockGradientGraph(block, v0, xBatch, tBatch, { backend: "node" });
+ * ```
+ */
+export async function roundingBlockGradientGraph(
+  block: RoundingBlock,
+  v0: ReadonlyMap<string, Float32Array>,
+  sampleInput: Tensor<"float32">,
+  sampleTarget: Tensor<"float32">,
+  session: SessionOptions = {},
+): Promise<GradientGraph> {
+  const N = ROUNDING_NAMES;
+  const model = roundingBlockForwardModel(block, v0, sampleInput.shape);
+  const chAxis = block.channelAxis ?? 1;
+  const scalar = (v: number) => new Tensor<"float32">(new Float32Array([v]), []);
+  return await buildGradientGraph(model, {
+    loss: customLoss((ctx) => {
+      const e = ctx.e;
+      const t = ctx.input(N.target, DataType.FLOAT);
+      const d = e.sub(ctx.value(block.output), t);
+      const recon = e.reduceMean(e.reduceSum(e.mul(d, d), [chAxis], false), null, false);
+      const beta = ctx.input(N.beta, DataType.FLOAT, []);
+      const reg = ctx.input(N.reg, DataType.FLOAT, []);
+      const terms = block.weights.map((w) => {
+        const h = ctx.value(`${w.tensor}_ar_h`);
+        const u = e.op("Abs", [e.sub(e.mul(h, e.scalar(2)), e.scalar(1))]);
+        const safe = e.op("Clip", [u, e.scalar(1e-30), e.scalar(2)]);
+        const pow = e.op("Exp", [e.mul(beta, e.op("Log", [safe]))]);
+        return e.reduceSum(e.sub(e.scalar(1), pow), null, false);
+      });
+      const round = terms.length === 1 ? terms[0] : e.sum(terms);
+      return e.add(recon, e.mul(reg, round));
+    }),
+    wrt: block.weights.map((w) => blockVariableName(w.tensor)),
+    feeds: { [block.input]: sampleInput, [N.target]: sampleTarget, [N.beta]: scalar(20), [N.reg]: scalar(0.01) },
     fixedInputs: [N.beta, N.reg],
     session,
   });

@@ -15,6 +15,11 @@ import { binaryTernaryExperiment } from "./binary_ternary.ts";
 import { ptqOnnxExperiment } from "./ptq_onnx.ts";
 import { integerOnlyExperiment } from "./integer_only.ts";
 import { zeroShotExperiment } from "./zero_shot.ts";
+import { qatExperiment } from "./qat.ts";
+import { ptqRoundingExperiment } from "./ptq_rounding.ts";
+import { mixedPrecisionExperiment } from "./mixed_precision.ts";
+import { extremeTrainingExperiment } from "./extreme_training.ts";
+import { vqModelsExperiment } from "./vq_models.ts";
 
 /**
  * The built-in experiments in order.
@@ -37,6 +42,11 @@ export const BUILTIN_EXPERIMENTS: readonly Experiment[] = Object.freeze([
   ptqOnnxExperiment,
   integerOnlyExperiment,
   zeroShotExperiment,
+  ptqRoundingExperiment,
+  qatExperiment,
+  mixedPrecisionExperiment,
+  extremeTrainingExperiment,
+  vqModelsExperiment,
 ]);
 
 for (const e of BUILTIN_EXPERIMENTS) registerExperiment(e, { replace: true });

@@ -76,3 +76,35 @@ export {
   type RequantLayer,
 } from "./integer_only.ts";
 export { type ZeroShotComparison, zeroShotComparison, zeroShotExperiment } from "./zero_shot.ts";
+export {
+  type MixedPrecisionComparison,
+  mixedPrecisionComparison,
+  mixedPrecisionExperiment,
+} from "./mixed_precision.ts";
+export {
+  type ExtremeTrainingComparison,
+  extremeTrainingComparison,
+  extremeTrainingExperiment,
+  type ExtremeTrainingOptions,
+  extremeTrainingReport,
+  type ExtremeTrainingRow,
+  type ExtremeTrainingRuns,
+  extremeTrainingRuns,
+} from "./extreme_training.ts";
+export {
+  type VqModelsComparison,
+  vqModelsComparison,
+  vqModelsExperiment,
+  type VqModelsOptions,
+  type VqModelsRow,
+  type VqModelsSettings,
+} from "./vq_models.ts";
+export {
+  QAT_METHODS,
+  type QatComparison,
+  qatComparison,
+  type QatComparisonOptions,
+  type QatComparisonRun,
+  qatExperiment,
+  type QatMethod,
+} from "./qat.ts";

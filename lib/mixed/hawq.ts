@@ -9,10 +9,10 @@
  * Conventions (HAWQ-v3's `ILP.ipynb` unless said):
  * - size: weight codes only, `n_i * b / 8` bytes (HAWQ: parameters x bits; first and last layers added by hand);
  * - BOPs: `MACs_i * b_w * b_a` per example, `b_a` the plan's bits of the layer's input activation (32 when it is
- *   float). Only weight widths are searched here; activations keep the plan's widths (HAWQ-v3 moves both: W4A4 or
- *   W8A8 per layer);
- * - latency: a table `node -> bits -> ms` when given (see the hardware-aware notes in the issue: ONNX Runtime has no
- *   sub-8-bit conv kernels, so such a table can only be measured for 8 and 32 bits);
+ *   float). Weight widths are searched; activations keep the plan's widths unless the analysis is made joint by
+ *   `withActivationSensitivity` (activations.ts: `W{b}A{b}` per layer as HAWQ-v3's W4A4 / W8A8, BOPs `MACs b b`);
+ * - latency: a table `node -> bits -> ms` when given (`latencyTable(await measureLayerLatency(...), bits)` of
+ *   latency.ts: measured on ONNX Runtime where it has a kernel, a stated BOPs model where it has none);
  * - ties: `"shared-input"` ties weight layers that read the same activation tensor (the downsample conv and the first
  *   conv of its residual block: HAWQ-v3's `x4 == x6` for ResNet-18), since they share that input's quantizer;
  * - fixed layers: with the pipeline's `firstLast(bits)`, the first and last weight layers are fixed at those bits
@@ -31,7 +31,7 @@ import type { SessionOptions } from "../onnx/session.ts";
 import { toTensor } from "../onnx/tensor_data.ts";
 import { initialState, type PassContext } from "../ptq/pass.ts";
 import type { PtqPipeline } from "../ptq/pipeline.ts";
-import { QuantPlan, type WeightEntry } from "../ptq/plan.ts";
+import { type ActivationEntry, QuantPlan, type WeightEntry } from "../ptq/plan.ts";
 import { buildPlan } from "../ptq/policy.ts";
 import { QuantizerBuilder } from "../quant/quantizer.ts";
 import type { WeightQuantizer } from "../quant/weight_quantizer.ts";
@@ -93,6 +93,13 @@ export interface HawqLayer {
   readonly macs: number;
   /** Bits of the layer's input activation in the plan (32 when float). */
   readonly activationBits: number;
+  /** The layer's input activation tensor (the node's first input). */
+  readonly inputActivation?: string;
+  /**
+   * Whether the input activation takes the layer's width (`W{b}A{b}`, set by `withActivationSensitivity` of
+   * activations.ts): BOPs at `b x b` and allocations set the activation's width too.
+   */
+  readonly activationFollows?: boolean;
   /** The trace estimate. */
   readonly trace: LayerTrace;
   /** Top eigenvalue of the layer's block, when computed. */
@@ -184,6 +191,37 @@ export function applyWeightBits(
   return Object.keys(changes).length ? plan.with(changes) : plan;
 }
 
+/**
+ * A plan with the widths of some activation tensors changed (their uniform quantizers rebuilt at the new width,
+ * signedness kept; entries sharing parameters with a changed tensor follow it); unknown tensors are an error.
+ *
+ * @example
+ * ```ts
+ * import { applyActivationBits } from "./hawq.ts";
+ * import { QuantPlan } from "../ptq/plan.ts";
+ * import { quantizer } from "../quant/quantizer.ts";
+ * const plan = new QuantPlan([{ kind: "activation", tensor: "h", role: "activation", producer: "r", opType: "Relu",
+ *   quantizer: quantizer().uint(8).asymmetric(), bits: 8 }]);
+ * if (applyActivationBits(plan, { h: 4 }).get("h")?.bits !== 4) throw new Error("bad");
+ * ```
+ */
+export function applyActivationBits(plan: QuantPlan, bits: Readonly<Record<string, number>>): QuantPlan {
+  const changes: Record<string, ActivationEntry> = {};
+  for (const [tensor, b] of Object.entries(bits)) {
+    const e = plan.get(tensor);
+    if (!e || e.kind !== "activation") {
+      throw new QuantlabError("INVALID_ARGUMENT", `applyActivationBits: no planned activation "${tensor}"`);
+    }
+    for (const x of plan.activations) {
+      if ((x.tensor === tensor || x.sharesWith === tensor) && x.bits !== b) {
+        const q = x.quantizer.config.signed ? x.quantizer.int(b) : x.quantizer.uint(b);
+        changes[x.tensor] = { ...x, quantizer: q, bits: b };
+      }
+    }
+  }
+  return Object.keys(changes).length ? plan.with(changes) : plan;
+}
+
 /** The pipeline's float model after its graph passes, and the plan its policy (and explicit plan) make there. */
 async function prepare(pipeline: PtqPipeline): Promise<{ model: OnnxModel; plan: QuantPlan }> {
   const c = pipeline.config;
@@ -248,6 +286,24 @@ export class HawqAnalysis {
     this.#quantizerFor = quantizerFor;
   }
 
+  /** The same analysis with a (new) latency table, e.g. `latencyTable(await measureLayerLatency(model), bits)`. */
+  withLatency(latency: LatencyTable): HawqAnalysis {
+    return new HawqAnalysis(this.layers, this.ties, this.plan, this.#quantizerFor, latency);
+  }
+
+  /** The same analysis with some parts replaced (layers, ties, latency table). */
+  with(
+    changes: { layers?: readonly HawqLayer[]; ties?: readonly (readonly string[])[]; latency?: LatencyTable },
+  ): HawqAnalysis {
+    return new HawqAnalysis(
+      changes.layers ?? this.layers,
+      changes.ties ?? this.ties,
+      this.plan,
+      this.#quantizerFor,
+      changes.latency ?? this.latency,
+    );
+  }
+
   /** The integer program under some budgets. */
   problem(budgets: MixedBudgets = {}): BitProblem {
     const lat = this.latency;
@@ -261,7 +317,7 @@ export class HawqAnalysis {
         cost: l.bits.map((b) => l.sensitivity[b]),
         resources: {
           size: l.bits.map((b) => l.params * b / 8),
-          bops: l.bits.map((b) => l.macs * b * l.activationBits),
+          bops: l.bits.map((b) => l.macs * b * (l.activationFollows ? b : l.activationBits)),
           ...(lat
             ? {
               latency: l.bits.map((b) => {
@@ -306,7 +362,10 @@ export class HawqAnalysis {
   #allocation(method: string, bits: Record<string, number>): MixedAllocation {
     const { objective, usage } = evaluateAllocation(this.problem(), bits);
     const qf = this.#quantizerFor;
-    const plan = applyWeightBits(this.plan, bits, qf);
+    const act: Record<string, number> = {};
+    for (const l of this.layers) if (l.activationFollows && l.inputActivation) act[l.inputActivation] = bits[l.node];
+    const both = (p: QuantPlan) => applyActivationBits(applyWeightBits(p, bits, qf), act);
+    const plan = both(this.plan);
     return {
       method,
       bits,
@@ -315,9 +374,7 @@ export class HawqAnalysis {
       plan,
       apply(pipeline: PtqPipeline): PtqPipeline {
         const prev = pipeline.config.plan;
-        return pipeline.withPlan((p) =>
-          applyWeightBits(prev instanceof QuantPlan ? prev : prev ? prev(p) : p, bits, qf)
-        );
+        return pipeline.withPlan((p) => both(prev instanceof QuantPlan ? prev : prev ? prev(p) : p));
       },
     };
   }
@@ -502,6 +559,7 @@ export async function hawqAnalysis(
       params: W.size,
       macs,
       activationBits,
+      inputActivation: n.input[0],
       trace: traces[k],
       ...(eigen ? { eigenvalue: eigen[k] } : {}),
       ...(fx !== undefined ? { fixed: fx } : {}),

@@ -45,8 +45,15 @@ export interface SessionOptions {
   backend?: "auto" | Backend;
   /** Intra-op threads (default: the machine's cores for native, 1 for WASM). WASM: process-wide, fixed at first use. */
   threads?: number;
-  /** Reuse a cached session for the same bytes, backend and threads (default true). */
+  /** Reuse a cached session for the same bytes, backend, threads and optimization level (default true). */
   cache?: boolean;
+  /**
+   * ONNX Runtime's graph optimization level (default `"all"`). At `"all"` (and `"extended"` on node) a QDQ model's
+   * QuantizeLinear/DequantizeLinear pairs around Conv/MatMul are fused into integer kernels, whose requantization
+   * rounds differently from the float fake-quantization a training graph computes; `"basic"` or `"disabled"` keeps
+   * the QDQ arithmetic in float, so a QDQ export then reproduces its training graph's outputs exactly.
+   */
+  optimization?: "disabled" | "basic" | "extended" | "all";
 }
 
 /** The parts of an ONNX Runtime JS binding quantlab uses (onnxruntime-node and onnxruntime-web share them). */
@@ -322,7 +329,14 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
     }
     threads = wasmThreads;
   }
-  const key = `${backend}|${threads}|${fingerprint(bytes)}`;
+  const optimization = options.optimization ?? "all";
+  if (!["disabled", "basic", "extended", "all"].includes(optimization)) {
+    throw new QuantlabError(
+      "INVALID_ARGUMENT",
+      `session optimization must be "disabled", "basic", "extended" or "all", got ${String(optimization)}`,
+    );
+  }
+  const key = `${backend}|${threads}|${optimization}|${fingerprint(bytes)}`;
   const useCache = options.cache ?? true;
   const hit = useCache ? cache.get(key) : undefined;
   if (hit) return hit;
@@ -334,7 +348,7 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
     try {
       const s = await ort.InferenceSession.create(bytes, {
         intraOpNumThreads: backend === "node" ? threads : undefined,
-        graphOptimizationLevel: "all",
+        graphOptimizationLevel: optimization,
         logSeverityLevel: 3,
       });
       return new OrtSession(backend, threads, s, ort);

@@ -21,3 +21,4 @@ export * from "./report.ts";
 export * from "./pipeline.ts";
 export * from "./sensitivity.ts";
 export * from "./recipes.ts";
+export * from "./ocs.ts";

@@ -1,6 +1,6 @@
 /**
  * The passes quantlab ships, under one name each, for `ptq(model).use(...)`:
- * `passes.foldBatchNorm()`, `passes.equalize()`, `passes.calibrate()`, `passes.biasCorrection()`.
+ * `passes.foldBatchNorm()`, `passes.equalize()`, `passes.calibrate()`, `passes.biasCorrection()`, `passes.ocs()`.
  * New methods add a module with one pass factory and register it (pass.ts).
  *
  * @module
@@ -9,6 +9,7 @@ import { biasCorrectionPass } from "./bias_correction.ts";
 import { calibratePass } from "./calibrate_pass.ts";
 import { type EqualizeOptions, equalizePass } from "./equalize.ts";
 import { foldBatchNormPass } from "./fold_pass.ts";
+import { ocs, type OcsOptions } from "./ocs.ts";
 import type { PtqPass } from "./pass.ts";
 
 /**
@@ -30,9 +31,12 @@ export const passes: {
   readonly calibrate: () => PtqPass;
   /** Empirical bias correction (stage `calibrated`). */
   readonly biasCorrection: (options?: { count?: number }) => PtqPass;
+  /** Outlier channel splitting (stage `calibrated`, before passes that learn weights). */
+  readonly ocs: (options?: OcsOptions) => PtqPass;
 } = Object.freeze({
   foldBatchNorm: foldBatchNormPass,
   equalize: equalizePass,
   calibrate: calibratePass,
   biasCorrection: biasCorrectionPass,
+  ocs,
 });

@@ -6,4 +6,7 @@
  */
 export * from "./qat.ts";
 export * from "./result.ts";
+export * from "./bn_fold.ts";
+export * from "./dorefa.ts";
 export * from "../grad/distill_loss.ts";
+export * from "./extremes.ts";

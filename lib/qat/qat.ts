@@ -29,6 +29,8 @@
  * - `pact` (Choi et al. 2018): activations `clip(x, 0, alpha)` on `2^b - 1` levels with a learned alpha, an L2
  *   decay `lambda * alpha` added to its gradient, alpha starting at 8 (Distiller's `PACTQuantizer`
  *   `act_clip_init_val`, the reference implementation PAPERS.md cites) or at the calibrated maximum.
+ * - `dorefa` (weights; Zhou et al. 2016): `s0 (2 quantize_k(tanh(w) / (2 max|tanh w|) + 1/2) - 1)` with a fixed
+ *   per-tensor `s0` (BN is folded here, the paper's networks renormalise instead); see lib/qat/dorefa.ts.
  * Activations a learned quantizer cannot represent (signed data under PACT, a zero point inside the grid under
  * LSQ, e.g. logits) stay `ste` at their calibrated parameters.
  *
@@ -38,14 +40,19 @@
  * `use_grad_scaling` its factor is `1 / sqrt(X.numel() * quant_max)` over the whole tensor: the batch is counted
  * for activations (LSQ counts the elements per sample) and the whole weight for per-channel weights (we count a
  * channel's elements); (4) it clamps the scale to float32 eps before every forward (we clamp after each step).
- * The step-size gradient itself (`round(v/s) - v/s` inside, `Qn` / `Qp` outside, times g) is the same; the
- * gradient tests compare against `torch._fake_quantize_learnable_per_{tensor,channel}_affine` with our g.
+ * The step-size gradient itself (`round(v/s) - v/s` inside, `Qn` / `Qp` outside, times g) is the same, except that
+ * torch.ao rounds before clipping, so for `v/s` in `(Qp, Qp + 0.5)` it gives `v` a gradient and `s`
+ * `round(v/s) - v/s` where LSQ's code clips first. The gradient tests (tests/qat/gradients_test.ts, fixture
+ * tests/fixtures/make_qat_fixtures.py) compare with LSQ's code written in PyTorch: per-channel weights from the PTQ
+ * scales, and per-tensor weights from LSQ's own init (W4A8), each with per-tensor activation steps.
  *
- * BatchNorm: (b) of the two ways users meet it, folded with its running statistics before the plan is made, so
- * training updates the folded weights that are deployed and BN is frozen from the start (`batchNorm("fold")`,
- * default), or kept as an inference-mode BatchNormalization with frozen running statistics and learned scale and
- * shift (`batchNorm("keep")`; export then keeps it as a float op). Folding with batch statistics and freezing
- * after a set epoch (Jacob et al. 2018) is not implemented yet.
+ * BatchNorm, both ways users meet it: folded into the conv (`batchNorm("fold")`, default), with batch statistics
+ * for epochs `0 .. freezeEpoch - 1` (`W gamma / sqrt(var_B + eps)` fake-quantized, bias from the batch mean, running
+ * statistics updated as PyTorch's BN does; Jacob et al. 2018, lib/qat/bn_fold.ts, which also says where torch.ao's
+ * `ConvBn` QAT modules differ) and with the running statistics from `freezeEpoch` on (default 0: frozen from the
+ * start, training the folded weights that are deployed); or kept as an inference-mode BatchNormalization with frozen
+ * running statistics and learned scale and shift (`batchNorm("keep")`; export then keeps it as a float op).
+ * Evaluation and export always use the running statistics.
  *
  * Observers: activation ranges and `ste` weight scales come from the PTQ calibration; `freezeObservers(k)`
  * re-calibrates them on the current weights at the start of epochs 1..k-1 (once per epoch, not per step as
@@ -81,10 +88,12 @@ import type { WeightQuantizer } from "../quant/weight_quantizer.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { clampToGrid } from "../zeroshot/level2.ts";
 import { quantizeBiases } from "./bias_quant.ts";
+import { type DorefaWeight, dorefaWeights } from "./dorefa.ts";
+import { type BatchFold, foldRunning, foldWithBatchStatistics, updateRunningStatistics } from "./bn_fold.ts";
 import { floatPart, QatResult } from "./result.ts";
 
 /** Weight fake quantizers QAT trains through. */
-export type QatWeights = "ste" | "lsq";
+export type QatWeights = "ste" | "lsq" | "dorefa";
 /** Activation fake quantizers QAT trains through. */
 export type QatActivations = "ste" | "lsq" | "pact";
 
@@ -135,6 +144,8 @@ export interface QatRecipe {
   readonly start: "ptq" | "float";
   /** BatchNorm handling (see the module doc). */
   readonly batchNorm: "fold" | "keep";
+  /** With `batchNorm: "fold"`: first epoch with frozen (running) BN statistics; before it, batch statistics. */
+  readonly bnFreeze: number;
   /** Epochs. */
   readonly epochs: number;
   /** Training batch size. */
@@ -164,6 +175,7 @@ const DEFAULTS: QatRecipe = {
   activations: "ste",
   start: "ptq",
   batchNorm: "fold",
+  bnFreeze: 0,
   epochs: 1,
   batchSize: 32,
   seed: 0,
@@ -269,8 +281,8 @@ export class QatPipeline {
   /** Fake quantizers to train through (defaults `ste` / `ste`). */
   fakeQuant(kinds: { weights?: QatWeights; activations?: QatActivations }): QatPipeline {
     const w = kinds.weights ?? this.recipe.weights, a = kinds.activations ?? this.recipe.activations;
-    if (!["ste", "lsq"].includes(w)) {
-      throw new QuantlabError("INVALID_ARGUMENT", `qat weights must be "ste" or "lsq", got "${w}"`);
+    if (!["ste", "lsq", "dorefa"].includes(w)) {
+      throw new QuantlabError("INVALID_ARGUMENT", `qat weights must be "ste", "lsq" or "dorefa", got "${w}"`);
     }
     if (!["ste", "lsq", "pact"].includes(a)) {
       throw new QuantlabError("INVALID_ARGUMENT", `qat activations must be "ste", "lsq" or "pact", got "${a}"`);
@@ -286,12 +298,24 @@ export class QatPipeline {
     return this.#with({ start });
   }
 
-  /** BatchNorm: folded with running statistics (default) or kept in inference mode (see the module doc). */
-  batchNorm(mode: "fold" | "keep"): QatPipeline {
+  /**
+   * BatchNorm: folded into the conv (default), with batch statistics in epochs `0 .. freezeEpoch - 1` and the
+   * running statistics from epoch `freezeEpoch` (default 0: frozen from the start; Jacob et al. 2018, see
+   * lib/qat/bn_fold.ts), or kept in inference mode with frozen running statistics (see the module doc).
+   */
+  batchNorm(mode: "fold" | "keep", options: { freezeEpoch?: number } = {}): QatPipeline {
     if (mode !== "fold" && mode !== "keep") {
       throw new QuantlabError("INVALID_ARGUMENT", `qat batchNorm() takes "fold" or "keep", got "${mode}"`);
     }
-    return new QatPipeline(this.ptq.foldBatchNorm(mode === "fold"), { ...this.recipe, batchNorm: mode });
+    const bnFreeze = options.freezeEpoch ?? 0;
+    positiveInt("batchNorm freezeEpoch", bnFreeze, 0);
+    if (mode === "keep" && bnFreeze > 0) {
+      throw new QuantlabError(
+        "INVALID_ARGUMENT",
+        `qat batchNorm("keep") keeps frozen statistics; freezeEpoch needs "fold"`,
+      );
+    }
+    return new QatPipeline(this.ptq.foldBatchNorm(mode === "fold"), { ...this.recipe, batchNorm: mode, bnFreeze });
   }
 
   /** Number of epochs (default 1). */
@@ -374,7 +398,7 @@ export class QatPipeline {
       `weights=${r.weights}`,
       `activations=${r.activations}`,
       `from=${r.start}`,
-      `bn=${r.batchNorm}`,
+      `bn=${r.batchNorm}${r.bnFreeze ? `(batch statistics until epoch ${r.bnFreeze})` : ""}`,
       `epochs=${r.epochs}`,
       `batch=${r.batchSize}`,
       `seed=${r.seed}`,
@@ -407,6 +431,9 @@ interface Materialized {
   trainable: TrainableModel;
   gs: GradientSession;
   learnable: string[];
+  folds: readonly BatchFold[];
+  foldSpatial: readonly number[];
+  dorefa: ReadonlyMap<string, DorefaWeight>;
 }
 
 async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDataset | undefined): Promise<QatResult> {
@@ -461,27 +488,51 @@ async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDa
   };
 
   let params = new Map<string, Float32Array>();
-  const materialize = async (s: PtqState, carry: Map<string, Float32Array>): Promise<Materialized> => {
+  const materialize = async (
+    s: PtqState,
+    carry: Map<string, Float32Array>,
+    batchStatistics: boolean,
+    running: readonly BatchFold[] = [],
+  ): Promise<Materialized> => {
     const g = await buildQatGraph(s, r, {
       loss,
       feeds: feedsOf(sample.x, sample.labels, epochOrder(trainSet.count, r.seed, 0).subarray(0, sample.x.shape[0])),
       session,
       fresh: carry.size === 0,
+      batchStatistics,
     });
     const gs = await GradientSession.create(g.graph, session);
     for (const [k, v] of carry) if (g.params.has(k) && g.params.get(k)!.length === v.length) g.params.set(k, v);
+    for (const f of g.folds) {
+      const old = running.find((o) => o.weight === f.weight);
+      if (old) f.runningMean.set(old.runningMean), f.runningVar.set(old.runningVar);
+    }
     params = g.params;
-    return { trainable: g.trainable, gs, learnable: g.learnable };
+    return {
+      trainable: g.trainable,
+      gs,
+      learnable: g.learnable,
+      folds: g.folds,
+      foldSpatial: g.foldSpatial,
+      dorefa: g.dorefa,
+    };
   };
   const bnParams = batchNormParams(model, r);
+  /** The parameters of the export form: batch-statistics folds folded with their running statistics. */
+  const exportParams = (): Map<string, Float32Array> => {
+    if (!m.folds.length) return params;
+    const drop = new Set(m.folds.flatMap((f) => [f.raw, f.gamma, f.beta]));
+    return new Map([...[...params].filter(([k]) => !drop.has(k)), ...foldRunning(m.folds, params)]);
+  };
 
-  let m = await materialize(state, new Map());
+  let m = await materialize(state, new Map(), r.batchNorm === "fold" && r.bnFreeze > 0);
   const opt = makeOptimizer(r.optimizer);
   const pactParams = () =>
     [...m.trainable.quantizerParams.values()].filter((p) => p.kind === "pact").map((p) => p.param);
   const stepParams = () =>
     [...m.trainable.quantizerParams.values()].filter((p) => p.kind === "lsq").map((p) => p.param);
   const history: QatEpoch[] = [];
+  const dorefaOut = new Map<string, Float32Array>();
   const steps = Math.ceil(trainSet.count / bs);
   let step = 0;
   const reader = r.freezeObservers > 1 && q.ptq.config.calibration
@@ -490,16 +541,21 @@ async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDa
   try {
     for (let epoch = 0; epoch < r.epochs; epoch++) {
       const te = performance.now();
-      if (epoch > 0 && epoch < r.freezeObservers && reader) {
-        // Observers: re-calibrate activation ranges and refit weight scales on the current weights.
-        const floatNow = applyParams(model, floatPart(params, model));
-        const activationParams = await calibratePlan(floatNow, state.plan!, reader, {
-          count: q.ptq.config.calibrationCount ?? 1024,
-          session,
-        });
-        state = { ...state, model: floatNow, activationParams, weightFits: new Map(), weightValues: new Map() };
+      const freezeBn = m.folds.length > 0 && epoch >= r.bnFreeze;
+      if ((epoch > 0 && epoch < r.freezeObservers && reader) || freezeBn) {
+        const folded = exportParams();
+        if (epoch > 0 && epoch < r.freezeObservers && reader) {
+          // Observers: re-calibrate activation ranges and refit weight scales on the current weights.
+          const floatNow = applyParams(model, floatPart(folded, model));
+          const activationParams = await calibratePlan(floatNow, state.plan!, reader, {
+            count: q.ptq.config.calibrationCount ?? 1024,
+            session,
+          });
+          state = { ...state, model: floatNow, activationParams, weightFits: new Map(), weightValues: new Map() };
+        }
+        // BN frozen from this epoch: train the running-statistics fold (the export form) from here on.
         await m.gs.release();
-        m = await materialize(state, params);
+        m = await materialize(state, freezeBn ? folded : params, !freezeBn && m.folds.length > 0, m.folds);
       }
       if (r.schedule?.unit === "epoch") applySchedule(opt, r.schedule, epoch);
       const order = epochOrder(trainSet.count, r.seed, epoch);
@@ -512,7 +568,11 @@ async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDa
         const out = await m.gs.run(feedsOf(batch.x, batch.labels, idx), params);
         for (const a of pactParams()) out.grads.get(a)![0] += r.pactDecay * params.get(a)![0];
         opt.step(params, out.grads);
-        for (const [w, g] of m.trainable.weights) clampToGrid(params.get(w)!, g.dims, g.axis, g.params);
+        if (m.folds.length) updateRunningStatistics(m.folds, out.outputs, (i) => idx.length * m.foldSpatial[i]);
+        for (const [w, g] of m.trainable.weights) {
+          const v = params.get(w); // absent while a batch-statistics fold trains the unfolded weight
+          if (v) clampToGrid(v, g.dims, g.axis, g.params);
+        }
         for (const s of [...stepParams(), ...pactParams()]) {
           const v = params.get(s)!;
           for (let i = 0; i < v.length; i++) if (!(v[i] >= 1e-8)) v[i] = 1e-8;
@@ -528,7 +588,7 @@ async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDa
         loss: sum / steps,
         lr: opt.lr,
         testAccuracy: testSet
-          ? (await evaluateModel(applyParams(m.trainable.model, params), testSet, {
+          ? (await evaluateModel(applyParams(m.trainable.model, exportParams()), testSet, {
             input: inputName,
             logits,
             session,
@@ -540,11 +600,25 @@ async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDa
       r.onEpoch?.(rec);
       if (r.checkpoint && ((epoch + 1) % r.checkpoint.every === 0 || epoch === r.epochs - 1)) {
         const path = r.checkpoint.path.replaceAll("{epoch}", String(epoch + 1));
-        await saveCheckpoint(path, applyParams(m.trainable.model, params), {
+        await saveCheckpoint(path, applyParams(m.trainable.model, exportParams()), {
           epoch: epoch + 1,
           recipe: q.toString(),
           testAccuracy: rec.testAccuracy ?? null,
         }, { sources: [q.ptq.config.model.origin] });
+      }
+    }
+    if (m.dorefa.size) {
+      // The exported DoReFa weights are the values the training graph computed (ONNX Runtime's tanh).
+      const probe = applyParams(m.trainable.model, exportParams()).clone();
+      for (const d of m.dorefa.values()) {
+        probe.graph.output.push({ name: d.output, type: { tensorType: { elemType: 1 } } });
+      }
+      const ps = await createSession(probe, { ...session, cache: false });
+      try {
+        const outs = await ps.run({ [inputName]: sample.x }, [...m.dorefa.values()].map((d) => d.output));
+        for (const [w, d] of m.dorefa) dorefaOut.set(w, outs[d.output].data as Float32Array);
+      } finally {
+        await ps.release();
       }
     }
   } finally {
@@ -554,11 +628,13 @@ async function trainQat(q: QatPipeline, trainSet: ImageDataset, testSet: ImageDa
     pipeline: q,
     state,
     trainable: m.trainable,
-    params,
+    params: exportParams(),
     history,
     inputName,
     logits,
     bnParams,
+    dorefa: m.dorefa,
+    dorefaValues: dorefaOut,
     seconds: (performance.now() - t0) / 1000,
   });
 }
@@ -579,6 +655,12 @@ export interface QatGraph {
   readonly learnable: string[];
   /** Initial parameter values (PACT alphas set from the recipe). */
   readonly params: Map<string, Float32Array>;
+  /** Conv + BN pairs trained with batch statistics (`batchStatistics`; empty otherwise). */
+  readonly folds: readonly BatchFold[];
+  /** Per fold, the spatial size of the conv output (batch statistics count batch size times this). */
+  readonly foldSpatial: readonly number[];
+  /** DoReFa weights (`weights: "dorefa"`) by name, with their export grids. */
+  readonly dorefa: ReadonlyMap<string, DorefaWeight>;
 }
 
 /**
@@ -596,40 +678,67 @@ export interface QatGraph {
 export async function buildQatGraph(
   state: PtqState,
   r: Pick<QatRecipe, "weights" | "activations" | "start" | "batchNorm" | "pactInit">,
-  o: { loss: LossTerm | LossTerm[]; feeds: Record<string, Tensor>; session?: SessionOptions; fresh?: boolean },
+  o: {
+    loss: LossTerm | LossTerm[];
+    feeds: Record<string, Tensor>;
+    session?: SessionOptions;
+    fresh?: boolean;
+    /** Train folded BatchNorms with batch statistics (lib/qat/bn_fold.ts; needs `batchNorm: "fold"`). */
+    batchStatistics?: boolean;
+    /** Forward values to output too (e.g. the logits). */
+    keep?: readonly string[];
+  },
 ): Promise<QatGraph> {
   const model = state.model;
   const inputName = [...indexGraph(model.graph).inputs][0];
   let activationNumel: Map<string, number> | undefined;
+  const batchStats = o.batchStatistics === true && r.batchNorm === "fold";
+  let probe: OnnxModel | undefined;
+  if (r.activations === "lsq" || batchStats) {
+    probe = model.clone();
+    await captureShapes(probe, { [inputName]: o.feeds[inputName] }, o.session);
+  }
   if (r.activations === "lsq") {
     // Elements per sample of each activation (LSQ's gradient scale).
-    const probe = model.clone();
-    await captureShapes(probe, { [inputName]: o.feeds[inputName] }, o.session);
     activationNumel = new Map();
     for (const e of state.plan!.activations) {
-      const s = probe.capturedShapes.get(e.tensor) ?? o.feeds[e.tensor]?.shape;
+      const s = probe!.capturedShapes.get(e.tensor) ?? o.feeds[e.tensor]?.shape;
       if (s) activationNumel.set(e.tensor, s.slice(1).reduce((a, d) => a * d, 1));
     }
   }
-  const trainable = quantizeBiases(
-    materializeTrainable(state, {
-      weights: r.weights,
-      activations: r.activations,
-      biases: true,
-      lsqInit: r.start === "float" ? "lsq" : "ptq",
-      incompatible: "ste",
-      activationNumel,
-    }),
-    state,
-  );
+  let materialized = materializeTrainable(state, {
+    weights: r.weights === "dorefa" ? "ste" : r.weights,
+    activations: r.activations,
+    biases: true,
+    lsqInit: r.start === "float" ? "lsq" : "ptq",
+    incompatible: "ste",
+    activationNumel,
+  });
+  let dorefa = new Map<string, DorefaWeight>();
+  if (r.weights === "dorefa") ({ trainable: materialized, dorefa } = dorefaWeights(materialized));
+  const trainable = quantizeBiases(materialized, state);
   const bn = batchNormParams(model, r);
-  const learnable = [...trainable.learnable, ...bn.filter((b) => !trainable.learnable.includes(b))];
-  const graph = await buildGradientGraph(trainable.model, {
+  let learnable = [...trainable.learnable, ...bn.filter((b) => !trainable.learnable.includes(b))];
+  let forward = trainable.model, folds: BatchFold[] = [];
+  const foldSpatial: number[] = [];
+  if (batchStats) {
+    const f = foldWithBatchStatistics(trainable.model, model, state.source, trainable.weights);
+    forward = f.model;
+    folds = [...f.folds];
+    learnable = [...learnable.filter((n) => !f.removed.includes(n)), ...f.added];
+    for (const x of folds) {
+      const s = probe!.capturedShapes.get(x.output);
+      if (!s) throw new QuantlabError("MALFORMED_MODEL", `qat: no captured shape for "${x.output}"`);
+      foldSpatial.push(s.slice(2).reduce((a, d) => a * d, 1));
+    }
+  }
+  const graph = await buildGradientGraph(forward, {
     loss: o.loss,
     wrt: learnable,
     feeds: o.feeds,
     batchNorm: "eval",
     session: o.session,
+    keep: [...(o.keep ?? []), ...folds.flatMap((f) => [f.batchMean, f.batchVar])],
   });
   const params = graph.initialParams();
   if (r.activations === "pact" && r.pactInit !== "calibrated" && o.fresh !== false) {
@@ -637,7 +746,7 @@ export async function buildQatGraph(
       if (kind === "pact") params.get(param)!.fill(r.pactInit);
     }
   }
-  return { trainable, graph, learnable, params };
+  return { trainable, graph, learnable, params, folds, foldSpatial, dorefa };
 }
 
 /**

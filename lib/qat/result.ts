@@ -30,6 +30,7 @@ import { UniformWeights } from "../quant/quantizer.ts";
 import type { FittedWeights } from "../quant/weight_quantizer.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { QatEpoch, QatPipeline } from "./qat.ts";
+import { dorefaValues, type DorefaWeight } from "./dorefa.ts";
 
 /**
  * The parameters that are initializers of `model` (weights, biases, BN scale and shift).
@@ -65,6 +66,10 @@ export interface QatRun {
   readonly logits: string;
   /** BatchNorm scale/shift trained in `batchNorm("keep")` mode. */
   readonly bnParams: readonly string[];
+  /** DoReFa weights by name (`weights: "dorefa"`; exported at their grids, see lib/qat/dorefa.ts). */
+  readonly dorefa?: ReadonlyMap<string, DorefaWeight>;
+  /** The DoReFa weights' quantized values as the training graph computed them (exported as they are). */
+  readonly dorefaValues?: ReadonlyMap<string, Float32Array>;
   /** Wall time of the run, seconds. */
   readonly seconds: number;
 }
@@ -90,9 +95,17 @@ function exportState(run: QatRun, params: ReadonlyMap<string, Float32Array>): Pt
   const weightFits = new Map<string, FittedWeights>();
   const activationParams = new Map(state.activationParams);
   const weightNames = new Set(state.plan!.weights.map((e) => e.tensor));
+  const weightValues = new Map<string, Float32Array>();
   for (const [w, f] of trainable.qdq.fitted) {
     const q = trainable.quantizerParams.get(w);
-    if (q?.kind === "lsq" && f instanceof UniformWeights) {
+    const d = run.dorefa?.get(w);
+    if (d && f instanceof UniformWeights) {
+      // The DoReFa levels of the trained latent weights, stored on their integer grid.
+      const t = inits.get(w)!;
+      const values = run.dorefaValues?.get(w) ?? dorefaValues(tensorValues(t) as Float32Array, d.params);
+      weightValues.set(w, values);
+      weightFits.set(w, new UniformWeights(f.config, d.params, new Tensor(values, t.dims), w));
+    } else if (q?.kind === "lsq" && f instanceof UniformWeights) {
       const p = f.affine;
       const [qmin, qmax] = lsqGrid(p.bits, p.qmin < 0);
       const t = inits.get(w)!;
@@ -126,7 +139,7 @@ function exportState(run: QatRun, params: ReadonlyMap<string, Float32Array>): Pt
       });
     }
   }
-  return { ...state, model, activationParams, weightFits, weightValues: new Map() };
+  return { ...state, model, activationParams, weightFits, weightValues };
 }
 
 function params0(params: ReadonlyMap<string, Float32Array>, name: string): Float32Array {

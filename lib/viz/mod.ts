@@ -9,3 +9,4 @@ export * from "./charts.ts";
 export * from "./inspect.ts";
 export * from "./image_grid.ts";
 export * from "./sensitivity.ts";
+export * from "./bit_map.ts";

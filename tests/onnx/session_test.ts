@@ -39,6 +39,14 @@ Deno.test("sessions: auto picks native, caching, threads, bad feeds are typed er
   const bytes = await Deno.readFile(modelPath("poolnet_op17"));
   const a = await createSession(bytes, { backend: "node", threads: 1 });
   assert.equal(await createSession(bytes, { backend: "node", threads: 1 }), a);
+  // The optimization level is part of the cache key; a bad level is a typed error.
+  const unoptimized = await createSession(bytes, { backend: "node", threads: 1, optimization: "disabled" });
+  assert.notEqual(unoptimized, a);
+  assert.equal(await createSession(bytes, { backend: "node", threads: 1, optimization: "all" }), a);
+  await assert.rejects(
+    createSession(bytes, { optimization: "fast" as "all" }),
+    (e: unknown) => e instanceof QuantlabError && /optimization/.test(e.message),
+  );
   assert.equal(a.threads, 1);
   assert.deepStrictEqual(a.inputNames, ["input"]);
   await assert.rejects(a.run({}), (e: unknown) => e instanceof QuantlabError && /missing feed "input"/.test(e.message));

@@ -44,8 +44,8 @@ export const BUILTIN_EXPERIMENTS: readonly Experiment[] = Object.freeze([
   zeroShotExperiment,
   ptqRoundingExperiment,
   qatExperiment,
-  mixedPrecisionExperiment,
   extremeTrainingExperiment,
+  mixedPrecisionExperiment,
   vqModelsExperiment,
 ]);
 

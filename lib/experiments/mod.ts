@@ -108,3 +108,16 @@ export {
   qatExperiment,
   type QatMethod,
 } from "./qat.ts";
+export {
+  type CurvePoint,
+  type LayerErrorRow,
+  type PtqRoundingComparison,
+  ptqRoundingComparison,
+  ptqRoundingExperiment,
+  type PtqRoundingMethod,
+  type PtqRoundingModel,
+  type PtqRoundingOptions,
+  type PtqRoundingRow,
+  type PtqRoundingRun,
+  ptqRoundingRuns,
+} from "./ptq_rounding.ts";

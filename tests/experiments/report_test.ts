@@ -57,7 +57,7 @@ Deno.test("report: text, markdown and HTML renderings", async () => {
 
 Deno.test("registry: built-ins are registered in order; ids are unique and validated", () => {
   const ids = listExperiments().map((e) => e.id);
-  assert.deepEqual(ids.slice(0, 10), [
+  assert.deepEqual(ids.slice(0, 15), [
     "uniform",
     "calibration",
     "granularity",
@@ -68,6 +68,11 @@ Deno.test("registry: built-ins are registered in order; ids are unique and valid
     "ptq-onnx",
     "integer-only",
     "zero-shot",
+    "ptq-rounding",
+    "qat",
+    "extreme-training",
+    "mixed-precision",
+    "vq-models",
   ]);
   assert.deepEqual(BUILTIN_EXPERIMENTS.map((e) => e.id), ids.slice(0, BUILTIN_EXPERIMENTS.length));
   for (const e of BUILTIN_EXPERIMENTS) {

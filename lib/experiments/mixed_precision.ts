@@ -138,7 +138,9 @@ export async function mixedPrecisionComparison(
   const bar = progress(7, { label: "14 mixed precision", sink: options.progress });
   const test = subset(data.test, 0, Math.min(s.test, data.test.count));
   // Validation for the accuracy-driven fallback: training images after the calibration ones.
-  const val = subset(data.train, 20_000, s.val);
+  // (the embedded 2,000-image subset has no image 20,000: then its last images, after the calibration ones).
+  const valStart = data.train.count >= 20_000 + s.val ? 20_000 : Math.max(s.calib, data.train.count - s.val);
+  const val = subset(data.train, valStart, Math.min(s.val, data.train.count - valStart));
   const base = ptq(model)
     .weights(quantizer().int(8).symmetric().perChannel())
     .activations(quantizer().uint(8).asymmetric())

@@ -255,7 +255,7 @@ async function loadSetup(which: PtqRoundingModel, options: PtqRoundingOptions): 
       name: which,
       title: TITLES[which],
       model,
-      calib: subset(data.train, 0, 2048),
+      calib: subset(data.train, 0, Math.min(2048, data.train.count)),
       test: data.test,
       limit: options.quick ? 500 : data.test.count,
     };
@@ -629,6 +629,7 @@ function buildReport(a: {
         color: { field: "kind", title: "kind of method" },
         facet: { field: "setting", title: "setting", order: settings },
         reference: { value: fmt(float[s.name]!), label: `float ${float[s.name]!.toFixed(2)}%` },
+        width: 300,
       }),
     );
   }
@@ -687,6 +688,7 @@ function buildReport(a: {
           color: { field: "method", title: "method" },
           facet: { field: "method", title: "method" },
           reference: { value: 1, label: "no change" },
+          width: 200,
         },
       ),
     );

@@ -54,6 +54,13 @@ export interface SessionOptions {
    * the QDQ arithmetic in float, so a QDQ export then reproduces its training graph's outputs exactly.
    */
   optimization?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * Whether ONNX Runtime's intra-op worker threads spin while waiting for work (native backend; default true, ONNX
+   * Runtime's default). On a machine shared with other jobs, `false` (`session.intra_op.allow_spinning = 0`) stops
+   * the spinning from competing with the work: a 2-thread QAT step of the ResNet-8 went from 1.21-1.24 s to 0.76 s at
+   * load 6.5 (`benchmarks/qat_epoch_peer.ts`'s notes); on an idle machine spinning can shave latency.
+   */
+  spinning?: boolean;
 }
 
 /** The parts of an ONNX Runtime JS binding quantlab uses (onnxruntime-node and onnxruntime-web share them). */
@@ -336,7 +343,8 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
       `session optimization must be "disabled", "basic", "extended" or "all", got ${String(optimization)}`,
     );
   }
-  const key = `${backend}|${threads}|${optimization}|${fingerprint(bytes)}`;
+  const spinning = options.spinning ?? true;
+  const key = `${backend}|${threads}|${optimization}|${spinning}|${fingerprint(bytes)}`;
   const useCache = options.cache ?? true;
   const hit = useCache ? cache.get(key) : undefined;
   if (hit) return hit;
@@ -350,6 +358,7 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
         intraOpNumThreads: backend === "node" ? threads : undefined,
         graphOptimizationLevel: optimization,
         logSeverityLevel: 3,
+        ...(spinning || backend !== "node" ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
       });
       return new OrtSession(backend, threads, s, ort);
     } catch (e) {

@@ -43,6 +43,17 @@ Deno.test("sessions: auto picks native, caching, threads, bad feeds are typed er
   const unoptimized = await createSession(bytes, { backend: "node", threads: 1, optimization: "disabled" });
   assert.notEqual(unoptimized, a);
   assert.equal(await createSession(bytes, { backend: "node", threads: 1, optimization: "all" }), a);
+  const calm = await createSession(bytes, { backend: "node", threads: 2, spinning: false });
+  assert.notEqual(calm, await createSession(bytes, { backend: "node", threads: 2 }));
+  const x = Tensor.zeros([1, 1, 28, 28]);
+  assert.deepStrictEqual(
+    [...(await calm.run({ input: x }))[calm.outputNames[0]].data],
+    [
+      ...(await createSession(bytes, { backend: "node", threads: 2 }).then((s) => s.run({ input: x })))[
+        calm.outputNames[0]
+      ].data,
+    ],
+  );
   await assert.rejects(
     createSession(bytes, { optimization: "fast" as "all" }),
     (e: unknown) => e instanceof QuantlabError && /optimization/.test(e.message),

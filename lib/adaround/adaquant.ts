@@ -59,8 +59,7 @@ import type { FittedWeights } from "../quant/weight_quantizer.ts";
 import { Prng } from "../tensor/prng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { cacheActivations } from "./capture.ts";
-import { followingActivation, reconstructionTarget } from "./brecq.ts";
-import type { FollowingActivation } from "./layer_graph.ts";
+import { type FollowingActivation, followingActivation, reconstructionTarget } from "./layer_graph.ts";
 import type { CachedActivations, LossPoint } from "./optimize_layer.ts";
 
 /** One layer for AdaQuant: the float node, its parameters and its two quantizers' initial parameters. */

@@ -44,7 +44,7 @@
  */
 import { QuantlabError } from "../errors.ts";
 import type { InputFeeds } from "../data/reader.ts";
-import { attrFloat, indexGraph } from "../onnx/graph.ts";
+import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import type { NodeProto } from "../onnx/proto.ts";
 import { makeTensorProto, tensorValues } from "../onnx/tensor_data.ts";
@@ -54,7 +54,7 @@ import { type PassContext, type PtqPass, type PtqState, registerPass, timedPass 
 import type { FittedWeights } from "../quant/weight_quantizer.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { cacheActivations } from "./capture.ts";
-import type { FollowingActivation, RoundingLayer } from "./layer_graph.ts";
+import { followingActivation, reconstructionTarget, type RoundingLayer } from "./layer_graph.ts";
 import { type LayerRoundingResult, type LossPoint, roundLayer } from "./optimize_layer.ts";
 
 /** Where a layer's inputs come from while it is rounded (see the module doc). */
@@ -184,36 +184,6 @@ function resolve(o: AdaRoundOptions): Resolved {
   return r;
 }
 
-/** The activation that alone consumes `n`'s output (Relu, or Clip with constant bounds), if any. */
-function followingActivation(model: OnnxModel, n: NodeProto): FollowingActivation | undefined {
-  const g = model.graph;
-  const y = n.output[0];
-  if (g.output.some((o) => o.name === y)) return undefined;
-  const users = g.node.filter((m) => m.input.includes(y));
-  if (users.length !== 1) return undefined;
-  const u = users[0];
-  if (u.opType === "Relu") return { opType: "Relu" };
-  if (u.opType === "Clip") {
-    const inits = indexGraph(g).initializers;
-    const bound = (k: number, attr: string, fallback: number): number | undefined => {
-      if (u.input.length > k && u.input[k]) {
-        const t = inits.get(u.input[k]);
-        return t ? (tensorValues(t) as Float32Array)[0] : undefined;
-      }
-      return model.opset() < 11 ? attrFloat(u, attr, fallback) : fallback;
-    };
-    const min = bound(1, "min", -3.4028234663852886e38), max = bound(2, "max", 3.4028234663852886e38);
-    if (min !== undefined && max !== undefined) return { opType: "Clip", min, max };
-  }
-  return undefined;
-}
-
-/** The output of the following activation (target name) or the layer's own output. */
-function targetName(model: OnnxModel, n: NodeProto, act: FollowingActivation | undefined): string {
-  if (!act) return n.output[0];
-  return model.graph.node.find((m) => m.input.includes(n.output[0]))!.output[0];
-}
-
 /**
  * Round every planned Conv/Gemm/MatMul weight of a calibrated state with AdaRound (see the module doc). Returns the
  * new `weightValues` and `weightFits` entries and the per-layer records.
@@ -295,7 +265,7 @@ export async function adaRoundState(
       const src = o.inputs === "float" ? float : weightQuantized();
       x = await cacheActivations(src, node.input[0], batches, ctx.session);
     }
-    const t = await cacheActivations(float, targetName(float, node, act), batches, ctx.session);
+    const t = await cacheActivations(float, reconstructionTarget(float, node, act), batches, ctx.session);
     const wT = inits.get(entry.tensor)!;
     const bias = node.opType !== "MatMul" && node.input[2] ? inits.get(node.input[2]) : undefined;
     const layer: RoundingLayer = {

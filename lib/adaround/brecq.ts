@@ -35,7 +35,7 @@ import { QuantlabError } from "../errors.ts";
 import type { InputFeeds } from "../data/reader.ts";
 import { adam } from "../grad/optim.ts";
 import { GradientSession } from "../grad/session.ts";
-import { attrFloat, indexGraph } from "../onnx/graph.ts";
+import { indexGraph } from "../onnx/graph.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import type { NodeProto, TensorProto } from "../onnx/proto.ts";
 import type { SessionOptions } from "../onnx/session.ts";
@@ -49,7 +49,8 @@ import { Tensor } from "../tensor/tensor.ts";
 import { cacheActivations } from "./capture.ts";
 import {
   blockVariableName,
-  type FollowingActivation,
+  followingActivation,
+  reconstructionTarget,
   ROUNDING_NAMES,
   type RoundingBlock,
   roundingBlockGradientGraph,
@@ -57,59 +58,6 @@ import {
 } from "./layer_graph.ts";
 import type { CachedActivations, LossPoint } from "./optimize_layer.ts";
 import { hardRoundCodes, initialRoundingVariable, roundingRegularizer } from "./rectified_sigmoid.ts";
-
-/**
- * The activation that alone consumes `n`'s output (Relu, or Clip with constant bounds), if any (AIMET and BRECQ
- * fold it into the reconstruction).
- *
- * @example
- * ```ts
- * import { followingActivation } from "./brecq.ts";
- * import { OnnxModel } from "../onnx/model.ts";
- * const m = await OnnxModel.load(new URL("../../datasets/models/digits_cnn.onnx", import.meta.url));
- * const conv = m.graph.node.find((n) => n.name === "conv1")!;
- * if (followingActivation(m, conv) !== undefined) throw new Error("conv1 feeds a BatchNormalization");
- * ```
- */
-export function followingActivation(model: OnnxModel, n: NodeProto): FollowingActivation | undefined {
-  const g = model.graph;
-  const y = n.output[0];
-  if (g.output.some((o) => o.name === y)) return undefined;
-  const users = g.node.filter((m) => m.input.includes(y));
-  if (users.length !== 1) return undefined;
-  const u = users[0];
-  if (u.opType === "Relu") return { opType: "Relu" };
-  if (u.opType === "Clip") {
-    const inits = indexGraph(g).initializers;
-    const bound = (k: number, attr: string, fallback: number): number | undefined => {
-      if (u.input.length > k && u.input[k]) {
-        const t = inits.get(u.input[k]);
-        return t ? (tensorValues(t) as Float32Array)[0] : undefined;
-      }
-      return model.opset() < 11 ? attrFloat(u, attr, fallback) : fallback;
-    };
-    const min = bound(1, "min", -3.4028234663852886e38), max = bound(2, "max", 3.4028234663852886e38);
-    if (min !== undefined && max !== undefined) return { opType: "Clip", min, max };
-  }
-  return undefined;
-}
-
-/**
- * The value a layer is reconstructed at: the output of its following activation, or its own output.
- *
- * @example
- * ```ts
- * import { followingActivation, reconstructionTarget } from "./brecq.ts";
- * import { OnnxModel } from "../onnx/model.ts";
- * const m = await OnnxModel.load(new URL("../../datasets/models/digits_cnn.onnx", import.meta.url));
- * const fc = m.graph.node.find((n) => n.name === "fc")!;
- * if (reconstructionTarget(m, fc, followingActivation(m, fc)) !== "logits") throw new Error("bad");
- * ```
- */
-export function reconstructionTarget(model: OnnxModel, n: NodeProto, act: FollowingActivation | undefined): string {
-  if (!act) return n.output[0];
-  return model.graph.node.find((m) => m.input.includes(n.output[0]))!.output[0];
-}
 
 /** A residual block found in a graph. */
 export interface ResidualBlock {

@@ -18,11 +18,11 @@
 import { QuantlabError } from "../errors.ts";
 import { buildGradientGraph, type GradientGraph } from "../grad/compiler.ts";
 import { customLoss } from "../grad/losses.ts";
-import { nodeLabel } from "../onnx/graph.ts";
+import { attrFloat, indexGraph, nodeLabel } from "../onnx/graph.ts";
 import { OnnxModel } from "../onnx/model.ts";
 import { type AttributeProto, emptyModel, type NodeProto, type TensorProto } from "../onnx/proto.ts";
 import type { SessionOptions } from "../onnx/session.ts";
-import { DataType, makeTensorProto } from "../onnx/tensor_data.ts";
+import { DataType, makeTensorProto, tensorValues } from "../onnx/tensor_data.ts";
 import type { QuantParams } from "../quant/params.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { ADAROUND_GAMMA, ADAROUND_ZETA } from "./rectified_sigmoid.ts";
@@ -31,6 +31,59 @@ import { ADAROUND_GAMMA, ADAROUND_ZETA } from "./rectified_sigmoid.ts";
 export type FollowingActivation =
   | { readonly opType: "Relu" }
   | { readonly opType: "Clip"; readonly min: number; readonly max: number };
+
+/**
+ * The activation that alone consumes `n`'s output (Relu, or Clip with constant bounds), if any (AIMET and BRECQ
+ * fold it into the reconstruction).
+ *
+ * @example
+ * ```ts
+ * import { followingActivation } from "./layer_graph.ts";
+ * import { OnnxModel } from "../onnx/model.ts";
+ * const m = await OnnxModel.load(new URL("../../datasets/models/digits_cnn.onnx", import.meta.url));
+ * const conv = m.graph.node.find((n) => n.name === "conv1")!;
+ * if (followingActivation(m, conv) !== undefined) throw new Error("conv1 feeds a BatchNormalization");
+ * ```
+ */
+export function followingActivation(model: OnnxModel, n: NodeProto): FollowingActivation | undefined {
+  const g = model.graph;
+  const y = n.output[0];
+  if (g.output.some((o) => o.name === y)) return undefined;
+  const users = g.node.filter((m) => m.input.includes(y));
+  if (users.length !== 1) return undefined;
+  const u = users[0];
+  if (u.opType === "Relu") return { opType: "Relu" };
+  if (u.opType === "Clip") {
+    const inits = indexGraph(g).initializers;
+    const bound = (k: number, attr: string, fallback: number): number | undefined => {
+      if (u.input.length > k && u.input[k]) {
+        const t = inits.get(u.input[k]);
+        return t ? (tensorValues(t) as Float32Array)[0] : undefined;
+      }
+      return model.opset() < 11 ? attrFloat(u, attr, fallback) : fallback;
+    };
+    const min = bound(1, "min", -3.4028234663852886e38), max = bound(2, "max", 3.4028234663852886e38);
+    if (min !== undefined && max !== undefined) return { opType: "Clip", min, max };
+  }
+  return undefined;
+}
+
+/**
+ * The value a layer is reconstructed at: the output of its following activation, or its own output.
+ *
+ * @example
+ * ```ts
+ * import { followingActivation, reconstructionTarget } from "./layer_graph.ts";
+ * import { OnnxModel } from "../onnx/model.ts";
+ * const m = await OnnxModel.load(new URL("../../datasets/models/digits_cnn.onnx", import.meta.url));
+ * const fc = m.graph.node.find((n) => n.name === "fc")!;
+ * if (reconstructionTarget(m, fc, followingActivation(m, fc)) !== "logits") throw new Error("bad");
+ * ```
+ */
+export function reconstructionTarget(model: OnnxModel, n: NodeProto, act: FollowingActivation | undefined): string {
+  if (!act) return n.output[0];
+  return model.graph.node.find((m) => m.input.includes(n.output[0]))!.output[0];
+}
 
 /** One layer to round: the float node and its fixed quantizer. */
 export interface RoundingLayer {

@@ -58,7 +58,7 @@ export interface SessionOptions {
    * Whether ONNX Runtime's intra-op worker threads spin while waiting for work (native backend; default true, ONNX
    * Runtime's default). On a machine shared with other jobs, `false` (`session.intra_op.allow_spinning = 0`) stops
    * the spinning from competing with the work: a 2-thread QAT step of the ResNet-8 went from 1.21-1.24 s to 0.76 s at
-   * load 6.5 (`benchmarks/qat_epoch_peer.ts`'s notes); on an idle machine spinning can shave latency.
+   * load 6.5 (one-off A/B recorded in `benchmarks/qat_parity.md`; not re-measured on a quiet machine); on an idle machine spinning can shave latency.
    */
   spinning?: boolean;
 }

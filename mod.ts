@@ -120,7 +120,19 @@ export {
   vectorQuantizationComparison,
   zeroShotComparison,
 } from "./lib/experiments/mod.ts";
-export { type MixedPrecisionComparison, mixedPrecisionComparison } from "./lib/experiments/mixed_precision.ts";
+export {
+  type ComparedAllocation,
+  type MixedPrecisionComparison,
+  mixedPrecisionComparison,
+  type MixedPrecisionSetup,
+} from "./lib/experiments/mixed_precision.ts";
+export {
+  type MixedPrecisionQat,
+  mixedPrecisionQat,
+  type MixedPrecisionQatOptions,
+  type MixedQatRun,
+  type QatBudget,
+} from "./lib/experiments/mixed_precision_qat.ts";
 export { type QatComparison, qatComparison } from "./lib/experiments/qat.ts";
 export { extremeTrainingReport, extremeTrainingRuns } from "./lib/experiments/extreme_training.ts";
 export { type VqModelsComparison, vqModelsComparison } from "./lib/experiments/vq_models.ts";

@@ -107,6 +107,7 @@ def serve(job):
     x = torch.randn(batch, 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (batch,), generator=g)
     data = None
+    test = None
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -132,7 +133,16 @@ def serve(job):
                     continue
                 total += float(step(xs[idx], ys[idx])) * len(idx)
                 seen += len(idx)
-            print(json.dumps({"epoch_s": time.perf_counter() - t0, "loss": total / seen}), flush=True)
+            epoch_s = time.perf_counter() - t0
+            if test is None:
+                test = load(job.get("data", "/usr/share/datasets/fashion-mnist"), "t10k")
+            model.eval()
+            with torch.no_grad():
+                correct = sum(int((model(test[0][i:i + 500]).argmax(1) == test[1][i:i + 500]).sum())
+                              for i in range(0, len(test[0]), 500))
+            model.train()
+            print(json.dumps({"epoch_s": epoch_s, "loss": total / seen, "test_accuracy": correct / len(test[0])}),
+                  flush=True)
 
 
 def main():

@@ -51,6 +51,7 @@ const epochBackends = epochArg < 0
   : (Deno.args[epochArg + 1] ?? "").startsWith("--") || !Deno.args[epochArg + 1]
   ? backends
   : Deno.args[epochArg + 1].split(",");
+const spinning = arg("spinning", "true") !== "false";
 const batch = 128;
 
 const loadavg = (): number => {
@@ -201,7 +202,7 @@ for (const be of backends) {
       model: resnet8({ seed: 0 }),
       optimizer: sgd({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }),
       sample: b,
-      session: { backend: be, threads: be === "web" ? webThreads : threads },
+      session: { backend: be, threads: be === "web" ? webThreads : threads, spinning },
     }),
   );
 }
@@ -210,7 +211,13 @@ await torch.start();
 await torch.ask({ cmd: "steps", n: warmup });
 for (const t of trainers.values()) for (let i = 0; i < warmup; i++) await t.step(b);
 
-type Row = { round: number; load: number; ms: Record<string, number>; all: Record<string, number[]> };
+type Row = {
+  round: number;
+  load: number;
+  ms: Record<string, number>;
+  all: Record<string, number[]>;
+  accuracy?: Record<string, number>;
+};
 const stepRows: Row[] = [];
 for (let r = 0; r < rounds; r++) {
   const row: Row = { round: r + 1, load: loadavg(), ms: {}, all: {} };
@@ -233,17 +240,25 @@ for (let r = 0; r < rounds; r++) {
 const epochRows: Row[] = [];
 if (epochBackends.length) {
   const train: ImageDataset = await loadFashionMnist("train");
+  const test: ImageDataset = await loadFashionMnist("test");
   for (let r = 0; r < rounds; r++) {
-    const row: Row = { round: r + 1, load: loadavg(), ms: {}, all: {} };
-    row.ms.torch = 1000 * (await torch.ask<{ epoch_s: number }>({ cmd: "epoch", seed: 100 + r })).epoch_s;
+    const row: Row = { round: r + 1, load: loadavg(), ms: {}, all: {}, accuracy: {} };
+    const te = await torch.ask<{ epoch_s: number; test_accuracy: number }>({ cmd: "epoch", seed: 100 + r });
+    row.ms.torch = 1000 * te.epoch_s;
+    row.accuracy!.torch = te.test_accuracy;
     for (const be of epochBackends) {
       const t0 = performance.now();
       await trainers.get(be)!.fit({ train, epochs: 1, batchSize: batch, seed: 100 + r, progress: "none" });
       row.ms[be] = performance.now() - t0;
+      row.accuracy![be] = (await trainers.get(be)!.evaluate(test)).accuracy;
     }
     epochRows.push(row);
     console.error(
-      `epoch round ${r + 1}: ${["torch", ...epochBackends].map((e) => `${e} ${(row.ms[e] / 1000).toFixed(1)} s`)}`,
+      `epoch round ${r + 1}: ${
+        ["torch", ...epochBackends].map((e) =>
+          `${e} ${(row.ms[e] / 1000).toFixed(1)} s, test ${(100 * row.accuracy![e]).toFixed(2)} %`
+        )
+      }`,
     );
   }
 }
@@ -293,6 +308,13 @@ console.log(
 table(`Step (median of ${steps} steps per block, synthetic batch)`, stepRows, engines, "ms", { node: 1.3 });
 if (epochRows.length) {
   table("Full epoch (60,000 images, 469 steps)", epochRows, ["torch", ...epochBackends], "s", { node: 1.5, web: 3 });
+  console.log(`\nTest accuracy (10,000 images) after each epoch (training continues across rounds)\n`);
+  const names = ["torch", ...epochBackends];
+  console.log(`| epoch | ${names.map((n) => n === "torch" ? "PyTorch" : n).join(" | ")} |`);
+  console.log(`|---:|${names.map(() => "---:").join("|")}|`);
+  for (const r of epochRows) {
+    console.log(`| ${r.round} | ${names.map((n) => (100 * r.accuracy![n]).toFixed(2)).join(" | ")} |`);
+  }
 }
 console.log(
   `\nSGD update of all parameters: TypeScript ${upd.tsMs.toFixed(2)} ms, as an ONNX graph on onnxruntime-node ` +

@@ -7,13 +7,16 @@
  * (float32, int8 QOperator, 4-bit MatMulNBits where a kernel exists, a BOPs model elsewhere) used as a latency
  * budget; accuracy against size and against the table's latency; activation sensitivity and the joint W{b}A{b}
  * program over {4, 8} at half the BOPs of W8A8 (HAWQ-v3's setting); whole-model latency of the float, W8A8 and HAWQ
- * QOperator models; HAWQ-v3's published ResNet-18 numbers beside ours. PTQ after allocation; no QAT.
+ * QOperator models; HAWQ-v3's published ResNet-18 numbers beside ours. PTQ after allocation here; QAT after allocation
+ * (LSQ from each allocation's PTQ parameters) is `mixedPrecisionQat` in mixed_precision_qat.ts, a separate step
+ * that starts from the {@link MixedPrecisionSetup} this comparison returns.
  *
  * @module
  */
 import { subset } from "../data/batching.ts";
 import { activationSensitivities, withActivationSensitivity } from "../mixed/activations.ts";
 import { greedyAllocation, hawqV2Fallback } from "../mixed/baselines.ts";
+import type { ImageDataset } from "../data/images.ts";
 import { type HawqAnalysis, hawqAnalysis, type MixedAllocation } from "../mixed/hawq.ts";
 import { latencyForBits, latencyTable, type MeasuredLatency, measureLayerLatency } from "../mixed/latency.ts";
 import { progress } from "../notebook/progress.ts";
@@ -21,12 +24,13 @@ import { table } from "../notebook/table.ts";
 import type { OnnxModel } from "../onnx/model.ts";
 import { createSession, type SessionOptions } from "../onnx/session.ts";
 import { evaluateAccuracy } from "../ptq/evaluate.ts";
-import { ptq } from "../ptq/pipeline.ts";
+import { ptq, type PtqPipeline } from "../ptq/pipeline.ts";
 import { quantizer } from "../quant/quantizer.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { bitMapChart } from "../viz/bit_map.ts";
 import { dotPlotChart, paretoChart } from "../viz/charts.ts";
 import { loadExperimentModel, loadFashionOrNote, type OnnxExperimentOptions, skippedReport } from "./ptq_onnx.ts";
+import { mixedPrecisionQat } from "./mixed_precision_qat.ts";
 import type { Experiment } from "./registry.ts";
 import { Report } from "./report.ts";
 
@@ -53,6 +57,42 @@ export interface MixedPrecisionComparison {
   readonly analysis?: HawqAnalysis;
   /** The per-layer latency tables by backend. */
   readonly latency?: Readonly<Record<string, MeasuredLatency>>;
+  /** What QAT after allocation starts from (absent when the data was missing). */
+  readonly setup?: MixedPrecisionSetup;
+}
+
+/** One allocation of the equal-size comparison, with its PTQ accuracy. */
+export interface ComparedAllocation {
+  /** The budget's label (e.g. `"size of uniform 3-bit"`). */
+  readonly budget: string;
+  /** The method's label (e.g. `"HAWQ (integer program)"`). */
+  readonly method: string;
+  /** The allocation (apply it to {@link MixedPrecisionSetup.base}). */
+  readonly allocation: MixedAllocation;
+  /** PTQ top-1 (%) of its QDQ model on {@link MixedPrecisionSetup.test}. */
+  readonly top1: number;
+}
+
+/** The comparison's settings and equal-size allocations, handed to QAT after allocation. */
+export interface MixedPrecisionSetup {
+  /** The PTQ pipeline every allocation applies to (int8 per-channel weights, uint8 activations, first/last 8). */
+  readonly base: PtqPipeline;
+  /** Fashion-MNIST training images. */
+  readonly train: ImageDataset;
+  /** The test images the PTQ accuracies were measured on. */
+  readonly test: ImageDataset;
+  /** Float top-1 (%) on `test`. */
+  readonly floatTop1: number;
+  /** ONNX Runtime options. */
+  readonly session: SessionOptions;
+  /** Whether the quick preset ran. */
+  readonly quick: boolean;
+  /** The seed. */
+  readonly seed: number;
+  /** The weight layers in graph order (the order of the bit strings). */
+  readonly order: readonly string[];
+  /** The equal-size allocations (HAWQ, uniform, greedy, INC fallback at each budget; no random ones). */
+  readonly allocations: readonly ComparedAllocation[];
 }
 
 interface Row {
@@ -189,6 +229,7 @@ export async function mixedPrecisionComparison(
   const floatVal = 100 * (await evaluateAccuracy(model, val, { ...session, batchSize: 250 })).top1;
   const order = analysis.layers.map((l) => l.node);
   const fmtBits = (a: MixedAllocation) => order.map((n) => a.bits[n]).join("/");
+  const compared: ComparedAllocation[] = [];
   const rowOf = async (a: MixedAllocation, budget: string, method = a.method): Promise<Row> => ({
     method,
     budget,
@@ -198,6 +239,11 @@ export async function mixedPrecisionComparison(
     top1: await accuracy(a),
     bits: fmtBits(a),
   });
+  const comparedRow = async (a: MixedAllocation, budget: string, method: string): Promise<Row> => {
+    const r = await rowOf(a, budget, method);
+    compared.push({ budget, method, allocation: a, top1: r.top1 });
+    return r;
+  };
 
   // Equal-size comparisons.
   const rows: Row[] = [];
@@ -209,9 +255,11 @@ export async function mixedPrecisionComparison(
   ];
   for (const b of budgets) {
     const label = b.name;
-    rows.push(await rowOf(await analysis.allocate({ size: b.size }), label, "HAWQ (integer program)"));
-    rows.push(await rowOf(analysis.allocation(analysis.uniform(b.uniform)), label, `uniform ${b.uniform}-bit`));
-    rows.push(await rowOf(greedyAllocation(analysis, { size: b.size }), label, "greedy by sensitivity"));
+    rows.push(await comparedRow(await analysis.allocate({ size: b.size }), label, "HAWQ (integer program)"));
+    rows.push(
+      await comparedRow(analysis.allocation(analysis.uniform(b.uniform)), label, `uniform ${b.uniform}-bit`),
+    );
+    rows.push(await comparedRow(greedyAllocation(analysis, { size: b.size }), label, "greedy by sensitivity"));
     const fb = await hawqV2Fallback(analysis, (a) => accuracy(a, val), {
       target: floatVal - 1,
       low: 2,
@@ -219,7 +267,7 @@ export async function mixedPrecisionComparison(
       budgets: { size: b.size },
     });
     fallbacks[label] = { steps: fb.steps.length, met: fb.met };
-    rows.push(await rowOf(fb.final.allocation, label, "INC hawq_v2 fallback (2 -> 8 bits)"));
+    rows.push(await comparedRow(fb.final.allocation, label, "INC hawq_v2 fallback (2 -> 8 bits)"));
     const rnd: number[] = [];
     for (let k = 0; k < s.seeds; k++) {
       const r = await rowOf(analysis.random(seed * 1000 + k, { size: b.size }), label, "random");
@@ -584,7 +632,18 @@ export async function mixedPrecisionComparison(
   });
   await report.prerender();
   await bar.finish();
-  return { report, analysis, latency: tables };
+  const setup: MixedPrecisionSetup = {
+    base,
+    train: data.train,
+    test,
+    floatTop1,
+    session,
+    quick,
+    seed,
+    order,
+    allocations: compared,
+  };
+  return { report, analysis, latency: tables, setup };
 }
 
 /**
@@ -603,5 +662,10 @@ export const mixedPrecisionExperiment: Experiment = {
   title: TITLE,
   section: "mixed precision (HAWQ, hardware-aware)",
   notebook: "notebooks/14_mixed_precision.ipynb",
-  run: async (options) => (await mixedPrecisionComparison(options)).report,
+  run: async (options = {}) => {
+    const comparison = await mixedPrecisionComparison(options);
+    const o = { quick: options.quick, seed: options.seed, progress: options.progress };
+    await mixedPrecisionQat(comparison, { ...o, budget: "uniform-3-bit-size" });
+    return (await mixedPrecisionQat(comparison, { ...o, budget: "hawq-v3-rule" })).report;
+  },
 };

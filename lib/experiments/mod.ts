@@ -77,10 +77,19 @@ export {
 } from "./integer_only.ts";
 export { type ZeroShotComparison, zeroShotComparison, zeroShotExperiment } from "./zero_shot.ts";
 export {
+  type ComparedAllocation,
   type MixedPrecisionComparison,
   mixedPrecisionComparison,
   mixedPrecisionExperiment,
+  type MixedPrecisionSetup,
 } from "./mixed_precision.ts";
+export {
+  type MixedPrecisionQat,
+  mixedPrecisionQat,
+  type MixedPrecisionQatOptions,
+  type MixedQatRun,
+  type QatBudget,
+} from "./mixed_precision_qat.ts";
 export {
   type ExtremeTrainingComparison,
   extremeTrainingComparison,

@@ -58,9 +58,18 @@ export interface SessionOptions {
    * Whether ONNX Runtime's intra-op worker threads spin while waiting for work (native backend; default true, ONNX
    * Runtime's default). On a machine shared with other jobs, `false` (`session.intra_op.allow_spinning = 0`) stops
    * the spinning from competing with the work: a 2-thread QAT step of the ResNet-8 went from 1.21-1.24 s to 0.76 s at
-   * load 6.5 (one-off A/B recorded in `benchmarks/qat_parity.md`; not re-measured on a quiet machine); on an idle machine spinning can shave latency.
+   * load 6.5 (one-off A/B recorded in `benchmarks/qat_parity.md`); on a quiet machine spinning pays: the ResNet-8
+   * training step took 150 ms with it and 168 ms without (`benchmarks/train_session_ab.ts`).
    */
   spinning?: boolean;
+  /**
+   * Native backend: run independent nodes of the graph concurrently on this many inter-op threads (ONNX Runtime's
+   * `executionMode: "parallel"`), each node still using `threads` intra-op threads. Default 1 (sequential execution,
+   * ONNX Runtime's default). Ignored on WASM. For the ResNet-8 training step (batch 128, quiet 2-core machine) it is
+   * slower: 275 ms (2 inter-op x 1 intra-op) and 347 ms (2 x 2) against 150 ms sequential on 2 intra-op threads
+   * (`benchmarks/train_session_ab.ts`); wide graphs of many small independent nodes are where it can pay.
+   */
+  interOpThreads?: number;
 }
 
 /** The parts of an ONNX Runtime JS binding quantlab uses (onnxruntime-node and onnxruntime-web share them). */
@@ -344,7 +353,11 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
     );
   }
   const spinning = options.spinning ?? true;
-  const key = `${backend}|${threads}|${optimization}|${spinning}|${fingerprint(bytes)}`;
+  const interOp = backend === "node" ? options.interOpThreads ?? 1 : 1;
+  if (!Number.isInteger(interOp) || interOp < 1) {
+    throw new QuantlabError("INVALID_ARGUMENT", `session interOpThreads must be an integer >= 1, got ${interOp}`);
+  }
+  const key = `${backend}|${threads}|${optimization}|${spinning}|${interOp}|${fingerprint(bytes)}`;
   const useCache = options.cache ?? true;
   const hit = useCache ? cache.get(key) : undefined;
   if (hit) return hit;
@@ -358,6 +371,7 @@ export async function createSession(model: OnnxModel | Uint8Array, options: Sess
         intraOpNumThreads: backend === "node" ? threads : undefined,
         graphOptimizationLevel: optimization,
         logSeverityLevel: 3,
+        ...(interOp > 1 ? { executionMode: "parallel" as const, interOpNumThreads: interOp } : {}),
         ...(spinning || backend !== "node" ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
       });
       return new OrtSession(backend, threads, s, ort);

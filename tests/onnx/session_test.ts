@@ -54,6 +54,17 @@ Deno.test("sessions: auto picks native, caching, threads, bad feeds are typed er
       ].data,
     ],
   );
+  // Parallel execution on inter-op threads: a separate cached session, same outputs; a bad count is a typed error.
+  const wide = await createSession(bytes, { backend: "node", threads: 1, interOpThreads: 2 });
+  assert.notEqual(wide, a);
+  assert.deepStrictEqual(
+    [...(await wide.run({ input: x }))[wide.outputNames[0]].data],
+    [...(await a.run({ input: x }))[a.outputNames[0]].data],
+  );
+  await assert.rejects(
+    createSession(bytes, { backend: "node", interOpThreads: 0 }),
+    (e: unknown) => e instanceof QuantlabError && /interOpThreads/.test(e.message),
+  );
   await assert.rejects(
     createSession(bytes, { optimization: "fast" as "all" }),
     (e: unknown) => e instanceof QuantlabError && /optimization/.test(e.message),

@@ -5,11 +5,14 @@
  * linear inputs, first and last layers 8-bit, steps from the PTQ calibration):
  *
  * - `lsq-constant`: Adam lr 1e-3 constant (the parity recipe of benchmarks/qat_parity.ts);
+ * - `lsq-kd-constant`: the same plus distillation from the float model (alpha 0.5 CE + beta 0.5 T^2 KL, T 4);
  * - `lsq-cosine`: Adam lr `--lr` (default 5e-4) with a per-step cosine decay to 0 (as LSQ's own fine-tuning decays);
  * - `lsq-kd-cosine`: the same plus distillation from the float model (alpha 0.5 CE + beta 0.5 T^2 KL, T 4).
  *
+ * `--bits 2` runs the same at W2A2 (where issue 12 asks whether distillation is at least as good as plain QAT).
+ *
  * ```sh
- * nice -n 10 deno run -A --lock=deno.lock benchmarks/qat_w4a4_full.ts [--train 60000] [--lr 0.0005]
+ * nice -n 10 deno run -A --lock=deno.lock benchmarks/qat_w4a4_full.ts [--bits 4] [--train 60000] [--lr 0.0005]
  *   [--recipes lsq-constant,lsq-cosine,lsq-kd-cosine] [--seed 0] [--out benchmarks/qat_w4a4_full]
  * ```
  *
@@ -32,7 +35,8 @@ const arg = (name: string, fallback: string) => {
 };
 const TRAIN = Number(arg("train", "60000")), LR = Number(arg("lr", "0.0005")), SEED = Number(arg("seed", "0"));
 const RECIPES = arg("recipes", "lsq-constant,lsq-cosine,lsq-kd-cosine").split(",");
-const OUT = arg("out", "benchmarks/qat_w4a4_full");
+const BITS = Number(arg("bits", "4"));
+const OUT = arg("out", BITS === 4 ? "benchmarks/qat_w4a4_full" : `benchmarks/qat_w${BITS}a${BITS}_full`);
 const BATCH = 64;
 const S = { backend: "node" as const, threads: 2, spinning: false };
 const loadavg = () => Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
@@ -43,11 +47,11 @@ const { model } = await loadExperimentModel();
 const train = subset(data.train, 0, Math.min(TRAIN, data.train.count)), test = data.test;
 const steps = Math.ceil(train.count / BATCH);
 const floatTop1 = 100 * (await evaluateModel(model, test, { session: S })).accuracy;
-const p = ptq(model).weights(quantizer().int(4).symmetric().perChannel())
-  .activations(quantizer().uint(4).asymmetric()).firstLast(8).placement("weight-inputs")
+const p = ptq(model).weights(quantizer().int(BITS).symmetric().perChannel())
+  .activations(quantizer().uint(BITS).asymmetric()).firstLast(8).placement("weight-inputs")
   .calibrateOn(train, { count: 512 }).session(S);
 const ptqTop1 = 100 * (await evaluateModel((await p.quantize()).qdq, test, { session: S })).accuracy;
-console.log(`float ${floatTop1.toFixed(2)} %, PTQ W4A4 ${ptqTop1.toFixed(2)} %`);
+console.log(`float ${floatTop1.toFixed(2)} %, PTQ W${BITS}A${BITS} ${ptqTop1.toFixed(2)} %`);
 
 interface Row {
   recipe: string;
@@ -59,7 +63,9 @@ const rows: Row[] = [];
 for (const recipe of RECIPES) {
   let q = qat(p).fakeQuant({ weights: "lsq", activations: "lsq" }).epochs(1).batchSize(BATCH).seed(SEED);
   if (recipe === "lsq-constant") q = q.optimizer({ kind: "adam", lr: 1e-3 });
-  else if (recipe === "lsq-cosine" || recipe === "lsq-kd-cosine") {
+  else if (recipe === "lsq-kd-constant") {
+    q = q.optimizer({ kind: "adam", lr: 1e-3 }).distill(model, { alpha: 0.5, beta: 0.5, temperature: 4 });
+  } else if (recipe === "lsq-cosine" || recipe === "lsq-kd-cosine") {
     q = q.optimizer({ kind: "adam", lr: LR }).schedule(cosineLr({ lr: LR, tMax: steps, unit: "step" }));
     if (recipe === "lsq-kd-cosine") q = q.distill(model, { alpha: 0.5, beta: 0.5, temperature: 4 });
   } else throw new Error(`unknown recipe ${recipe}`);
@@ -72,8 +78,8 @@ for (const recipe of RECIPES) {
 }
 
 const lines = [
-  `W4A4 LSQ QAT, ResNet-8, ${train.count} training images x 1 epoch (batch ${BATCH}, ${steps} steps), seed ${SEED}, ` +
-  `10,000 test images (QDQ export). Float ${floatTop1.toFixed(2)} %, PTQ W4A4 ${ptqTop1.toFixed(2)} %.`,
+  `W${BITS}A${BITS} LSQ QAT, ResNet-8, ${train.count} training images x 1 epoch (batch ${BATCH}, ${steps} steps), seed ${SEED}, ` +
+  `10,000 test images (QDQ export). Float ${floatTop1.toFixed(2)} %, PTQ W${BITS}A${BITS} ${ptqTop1.toFixed(2)} %.`,
   "",
   "| recipe | top-1 % | vs float | within 1 point | seconds | load |",
   "|---|---:|---:|---|---:|---:|",
@@ -86,6 +92,6 @@ const lines = [
 await Deno.writeTextFile(`${OUT}.md`, lines.join("\n") + "\n");
 await Deno.writeTextFile(
   `${OUT}.json`,
-  JSON.stringify({ train: train.count, lr: LR, seed: SEED, floatTop1, ptqTop1, rows }, null, 1) + "\n",
+  JSON.stringify({ bits: BITS, train: train.count, lr: LR, seed: SEED, floatTop1, ptqTop1, rows }, null, 1) + "\n",
 );
 console.log(lines.join("\n"));

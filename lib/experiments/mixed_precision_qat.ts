@@ -78,6 +78,8 @@ export interface MixedQatRun {
   readonly qdqFloat: number;
   /** QAT top-1 (%) of the exported QOperator model (undefined when ONNX Runtime could not run it). */
   readonly qoperator?: number;
+  /** Why the QOperator model did not run (ONNX Runtime's message), when it did not. */
+  readonly qoperatorError?: string;
   /** Mean training loss over the run's steps. */
   readonly loss: number;
   /** Training wall time, seconds. */
@@ -185,11 +187,11 @@ export async function mixedPrecisionQat(
       .train(train, { test });
     const seconds = (performance.now() - t0) / 1000;
     const h = r.history[r.history.length - 1];
-    let qoperator: number | undefined;
+    let qoperator: number | undefined, qoperatorError: string | undefined;
     try {
       qoperator = await pct(r.qoperator);
-    } catch {
-      qoperator = undefined;
+    } catch (e) {
+      qoperatorError = String((e as Error)?.message ?? e);
     }
     runs.push({
       budget: c.budget,
@@ -202,6 +204,7 @@ export async function mixedPrecisionQat(
       training: 100 * (h.testAccuracy ?? NaN),
       qdqFloat: await pct(r.qdq, { ...session, optimization: "basic" }),
       qoperator,
+      qoperatorError,
       loss: h.loss,
       seconds,
     });
@@ -232,7 +235,7 @@ export async function mixedPrecisionQat(
         "gain (points)": f2(r.qat - r.ptq),
         "training graph %": f2(r.training),
         "QDQ float %": f2(r.qdqFloat),
-        "QOperator %": r.qoperator === undefined ? "did not run" : f2(r.qoperator),
+        "QOperator %": r.qoperator === undefined ? `did not run: ${r.qoperatorError ?? "?"}` : f2(r.qoperator),
         "train (s)": Math.round(r.seconds),
       })),
       {

@@ -49,6 +49,7 @@ const OUT = arg("out", "benchmarks/qat_parity");
 // "all" (every tensor the default plan observes, residual branches included) or "weight-inputs" (the inputs of conv
 // and linear layers only, as the LSQ and PACT papers quantize and notebook 12 does).
 const PLACEMENT = arg("placement", "all") as "all" | "weight-inputs";
+const OMP = Deno.env.get("OMP_WAIT_POLICY");
 const loadavg = () => Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
 // Spinning off: the parity runs share the machine with other jobs (lib/onnx/session.ts SessionOptions.spinning).
 const S = { backend: "node" as const, threads: 2, spinning: false };
@@ -169,10 +170,12 @@ const spread = (v: number[]) => Math.max(...v) - Math.min(...v);
 const lines = [
   "# QAT parity: quantlab LSQ vs a PyTorch reimplementation (ResNet-8, Fashion-MNIST)",
   "",
-  `Command: \`nice -n 10 deno run -A --lock=deno.lock benchmarks/qat_parity.ts --train ${TRAIN} --epochs ${EPOCHS} ` +
-  `--seeds ${
-    SEEDS.join(",")
-  } --placement ${PLACEMENT}\` (PyTorch side: \`benchmarks/qat_parity.py\`, torch ${"1.13"} CPU, 2 threads).`,
+  // The invocation as run (the OpenMP wait policy matters for PyTorch's time on a shared machine).
+  `Command: \`${
+    OMP ? `OMP_WAIT_POLICY=${OMP} ` : ""
+  }deno run -A --lock=deno.lock benchmarks/qat_parity.ts --train ${TRAIN} ` +
+  `--epochs ${EPOCHS} --seeds ${SEEDS.join(",")} --placement ${PLACEMENT}\` (PyTorch side: ` +
+  `\`benchmarks/qat_parity.py\`, torch 1.13 CPU, 2 threads).`,
   "",
   `Setting (reduced for a loaded 2-core machine): the first ${TRAIN} Fashion-MNIST training images, ${EPOCHS} ` +
   `epoch(s), batch ${BATCH}, Adam lr ${LR} constant, LSQ weights (per channel) and activations, first/last layers ` +

@@ -1,11 +1,12 @@
 /**
  * Same-graph A/B of ONNX Runtime session settings for one ResNet-8 training step (batch 128, synthetic batch,
- * onnxruntime-node): intra-op threads, intra-op spinning, and parallel execution of independent nodes on inter-op
- * threads. All variants train the same model in one process; each round times a block of steps per variant in turn,
+ * onnxruntime-node): blocked (NCHWc) convolutions for runtime weights on or off, intra-op threads, intra-op spinning,
+ * and parallel execution of independent nodes on inter-op threads. All variants train the same model in one process; each round times a block of steps per variant in turn,
  * so load drifts hit all of them alike. Prints the median ms per step for each variant per round and overall, with
  * the load average at each round's start.
  *
- * Run: `deno run -A benchmarks/train_session_ab.ts [--steps 10] [--rounds 5] [--batch 128]`
+ * Run: `deno run -A benchmarks/train_session_ab.ts [--steps 10] [--rounds 5] [--batch 128] [--only 0,1]` (`--only`:
+ * indexes of the variants to run).
  *
  * @module
  */
@@ -25,13 +26,16 @@ const steps = Number(arg("steps", "10")), rounds = Number(arg("rounds", "5")), b
 const loadavg = (): number => Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-const variants: [string, SessionOptions][] = [
-  ["sequential, 2 intra-op threads, spinning (default)", { threads: 2 }],
-  ["sequential, 2 intra-op threads, no spinning", { threads: 2, spinning: false }],
+const allVariants: [string, SessionOptions][] = [
+  ["2 intra-op threads, spinning, blocked convs (default)", { threads: 2 }],
+  ["2 intra-op threads, spinning, plain convs", { threads: 2, blockedConvolutions: false }],
+  ["2 intra-op threads, no spinning", { threads: 2, spinning: false }],
   ["parallel, 2 inter-op x 1 intra-op", { threads: 1, interOpThreads: 2 }],
   ["parallel, 2 inter-op x 2 intra-op", { threads: 2, interOpThreads: 2 }],
-  ["sequential, 1 thread", { threads: 1 }],
+  ["1 thread", { threads: 1 }],
 ];
+const only = arg("only", "");
+const variants = only ? only.split(",").map((i) => allVariants[Number(i)]) : allVariants;
 
 const rng = new Prng(1);
 const x = new Float32Array(batch * 784);

@@ -1,5 +1,5 @@
 /**
- * ONNX models: protobuf codec, graph IR, shapes and intermediates, BatchNorm folding, safe writing, and one
+ * ONNX models: protobuf codec, graph IR, shapes and intermediates, BatchNorm folding, safe writing, blocked convolutions for runtime weights, and one
  * session interface over onnxruntime-node and onnxruntime-web (loaded lazily).
  *
  * @module
@@ -13,4 +13,5 @@ export * from "./capture.ts";
 export * from "./fold_bn.ts";
 export * from "./io.ts";
 export * from "./external_data.ts";
+export * from "./nchwc.ts";
 export * from "./session.ts";

@@ -11,7 +11,8 @@
  *    only: onnxruntime-web has no profile file).
  *
  * Run: `deno run -A benchmarks/train_profile.ts [--model path.onnx] [--input input] [--logits logits]
- * [--backend node|web] [--threads 2] [--batch 128] [--steps 30] [--runs 5] [--top 15]`
+ * [--backend node|web] [--threads 2] [--batch 128] [--steps 30] [--runs 5] [--top 15] [--plain-convs]` (sections 2 and 3
+ * run the graph as sessions do, with blocked NCHWc convolutions for runtime weights on node, unless `--plain-convs`)
  *
  * Without `--model` it profiles the ResNet-8 reference net (`lib/models/resnet8.ts`) on Fashion-MNIST (when the data
  * is installed); other models train on seeded random bytes of their input shape with 10 classes (or the logits
@@ -27,7 +28,9 @@ import { resnet8 } from "../lib/models/resnet8.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { type ImageDataset, imageDataset, selectImages } from "../lib/data/images.ts";
 import { OnnxModel } from "../lib/onnx/model.ts";
-import { loadBackend } from "../lib/onnx/session.ts";
+import { loadBackend, nchwcBlockSize } from "../lib/onnx/session.ts";
+import { blockedConvolutions } from "../lib/onnx/nchwc.ts";
+import { encodeModel } from "../lib/onnx/proto.ts";
 import { Prng } from "../lib/tensor/prng.ts";
 
 function arg(name: string, fallback: string): string {
@@ -144,7 +147,13 @@ const feeds: Record<string, unknown> = {
   labels: new ort.Tensor("int32", b.labels.data, b.labels.shape),
 };
 for (const p of trainer.graph.params) feeds[p.name] = new ort.Tensor("float32", trainer.params.get(p.name)!, p.dims);
-const bytes = trainer.graph.model.encode();
+// The graph as createSession runs it: blocked (NCHWc) convolutions for runtime weights on the native backend.
+const block = backend === "node" && !Deno.args.includes("--plain-convs") ? await nchwcBlockSize() : undefined;
+const blocked = block === undefined
+  ? { proto: trainer.graph.model.proto, rewritten: [] }
+  : blockedConvolutions(trainer.graph.model.proto, block);
+console.log(`\nblocked (NCHWc) convolutions, block ${block ?? "-"}: ${blocked.rewritten.length}`);
+const bytes = encodeModel(blocked.proto);
 await trainer.release();
 const plain = await ort.InferenceSession.create(bytes, {
   intraOpNumThreads: backend === "node" ? threads : undefined,

@@ -172,6 +172,7 @@ export function blockedConvolutions(
     return name;
   };
   const nodes: NodeProto[] = [], inits: TensorProto[] = [], rewritten: string[] = [];
+  const blockedInputs = new Map<string, string>();
   for (const n of g.node) {
     const isConv = n.opType === "Conv" && (n.domain === "" || n.domain === "ai.onnx");
     const ws = isConv && dynamic.has(n.input[1]) && filter(n) ? shapes.get(n.input[1]) : undefined;
@@ -190,7 +191,11 @@ export function blockedConvolutions(
       makeTensorProto(s4, BigInt64Array.from([o, i, kh, kw].map(BigInt)), [4]),
     );
     const w6 = fresh(`${base}_w6`), wt = fresh(`${base}_wt`), wr = fresh(`${base}_wblocked`);
-    const xr = fresh(`${base}_xblocked`), yr = fresh(`${base}_yblocked`);
+    const yr = fresh(`${base}_yblocked`);
+    // Convs reading the same input (a residual block's conv and its downsampling shortcut) share one reorder.
+    let xr = blockedInputs.get(n.input[0]);
+    const reorderInput = xr === undefined;
+    if (xr === undefined) blockedInputs.set(n.input[0], xr = fresh(`${base}_xblocked`));
     const node = (opType: string, domain: string, input: string[], output: string[], attribute = n.attribute) => ({
       name: fresh(base),
       opType,
@@ -203,7 +208,7 @@ export function blockedConvolutions(
       node("Reshape", "", [n.input[1], s6], [w6], []),
       node("Transpose", "", [w6], [wt], [intsAttr("perm", [0, 2, 4, 5, 3, 1])]),
       node("Reshape", "", [wt, s4], [wr], []),
-      node("ReorderInput", NCHWC_DOMAIN, [n.input[0]], [xr], []),
+      ...(reorderInput ? [node("ReorderInput", NCHWC_DOMAIN, [n.input[0]], [xr], [])] : []),
       node(
         "Conv",
         NCHWC_DOMAIN,

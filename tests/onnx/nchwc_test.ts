@@ -96,18 +96,24 @@ Deno.test("blockedConvolutions takes only convs with runtime weights of known sh
     node("Clip", ["wq_r"], "wq_c"),
     node("Mul", ["wq_c", "ws"], "wq_fq"),
     conv("fake_quant", ["x", "wq_fq"]),
+    conv("shares_input", ["x", "w"]),
   );
   g.output.push(f32("runtime.out", ["N", 16, 8, 8]));
   const before = JSON.stringify({ n: g.node.length, i: g.initializer.length, o: p.opsetImport });
   const r16 = blockedConvolutions(p, 16);
-  assert.deepStrictEqual(r16.rewritten, ["runtime", "fake_quant"]);
-  assert.deepStrictEqual(blockedConvolutions(p, 8).rewritten, ["runtime", "eight", "fake_quant"]);
-  assert.deepStrictEqual(blockedConvolutions(p, 16, (n) => n.name !== "runtime").rewritten, ["fake_quant"]);
+  assert.deepStrictEqual(r16.rewritten, ["runtime", "fake_quant", "shares_input"]);
+  assert.deepStrictEqual(blockedConvolutions(p, 8).rewritten, ["runtime", "eight", "fake_quant", "shares_input"]);
+  assert.deepStrictEqual(blockedConvolutions(p, 16, (n) => n.name !== "runtime").rewritten, [
+    "fake_quant",
+    "shares_input",
+  ]);
   assert.equal(JSON.stringify({ n: g.node.length, i: g.initializer.length, o: p.opsetImport }), before);
   const out = r16.proto.graph;
-  // Each rewritten conv: weight reorder (Reshape, Transpose, Reshape), input reorder, blocked conv, output reorder.
-  assert.equal(out.node.length, g.node.length + 2 * 5);
-  assert.equal(out.node.filter((n) => n.domain === NCHWC_DOMAIN).length, 6);
+  // Each rewritten conv becomes a weight reorder (Reshape, Transpose, Reshape), the blocked conv and an output
+  // reorder; there is one input reorder per input value (all three read "x").
+  assert.equal(out.node.length, g.node.length + 3 * 4 + 1);
+  assert.equal(out.node.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === "ReorderInput").length, 1);
+  assert.equal(out.node.filter((n) => n.domain === NCHWC_DOMAIN).length, 7);
   assert.ok(r16.proto.opsetImport.some((o) => o.domain === NCHWC_DOMAIN));
   const blocked = out.node.find((n) => n.domain === NCHWC_DOMAIN && n.opType === "Conv")!;
   assert.deepStrictEqual(blocked.attribute.find((a) => a.name === "kernel_shape")?.ints, [3, 3]);

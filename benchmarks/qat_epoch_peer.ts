@@ -144,9 +144,12 @@ async function quantlabSeconds(seed: number): Promise<number> {
   return seconds;
 }
 
+let blocked = 0;
+
 /** `trainQat`'s step loop (lib/qat/qat.ts), timed by part. */
 async function profile(seed: number): Promise<Record<string, number>> {
   const gs = await GradientSession.create(g.graph, { ...S, cache: false });
+  blocked = gs.session.blockedConvolutions.length;
   const params = new Map([...g.params].map(([k, v]) => [k, v.slice()]));
   const opt = adam({ lr: LR });
   const stepParams = [...g.trainable.quantizerParams.values()].filter((q) => q.kind === "lsq").map((q) => q.param);
@@ -251,7 +254,8 @@ lines.push(
     med <= 1.5 ? "met" : "MISSED"
   }.`,
   "",
-  `Profile of quantlab's step (copy of qat()'s loop, ms per step, ${Math.min(PROFILE_STEPS, STEPS)} steps per round):`,
+  `Profile of quantlab's step (copy of qat()'s loop, ms per step, ${Math.min(PROFILE_STEPS, STEPS)} steps per round; ` +
+    `${blocked} convs of the QAT graph on blocked NCHWc kernels):`,
   "",
   "| round | data | run (feeds + ORT fwd/bwd) | optimizer (Adam) | clamps | total | quantlab CPU ms/step | " +
     "PyTorch CPU ms/step (its timed loop) |",

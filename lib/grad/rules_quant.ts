@@ -118,6 +118,51 @@ function batchNormInferenceGrad(c: RuleContext): (string | undefined)[] {
 }
 
 /**
+ * Training-mode BatchNormalization as the compiler emits it for `batchNorm: "train"` (outputs y, running mean, running
+ * var; batch statistics when momentum is 0). Gradient graphs contain it, so double backprop (exact Hessian-vector
+ * products) differentiates it: y's dependence on x through the batch mean and variance is the usual BN backward, the
+ * running outputs `m * input + (1 - m) * batch statistic` add `(1 - m) dMean / M` and `(1 - m) dVar * 2 (x - mean) / M`
+ * to dx and `m` times their gradients to the running inputs. Not a hot path, so it keeps x - mean explicitly.
+ */
+function batchNormTrainingGrad(c: RuleContext): (string | undefined)[] {
+  const n = c.node, e = c.e;
+  const [x, scale] = n.input;
+  const dy = c.dy(0), dMean = n.output[1] ? c.dy(1) : undefined, dVar = n.output[2] ? c.dy(2) : undefined;
+  const xs = c.shape(x);
+  const C = xs[1];
+  const axes = [0, ...Array.from({ length: xs.length - 2 }, (_, i) => i + 2)];
+  const eps = attrFloat(n, "epsilon", 1e-5), momentum = attrFloat(n, "momentum", 0.9);
+  const count = e.div(e.cast(e.op("Size", [x]), DataType.FLOAT), e.scalar(C));
+  const mean = e.div(e.reduceSum(x, axes, false), count);
+  const ones = e.constF(new Float32Array(C).fill(1), [C]), zeros = e.constF(new Float32Array(C), [C]);
+  const xc = e.channelAffine(x, ones, e.neg(mean), C);
+  const variance = e.div(e.reduceSumSquare(xc, axes, false), count);
+  const inv = e.op("Reciprocal", [e.op("Sqrt", [e.add(variance, e.scalar(eps))])]);
+  const a = e.mul(scale, inv);
+  const out: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+  const sdy = dy ? e.reduceSum(dy, axes, false) : undefined;
+  const sdyxc = dy ? e.reduceSum(e.mul(dy, xc), axes, false) : undefined;
+  if (c.needs(1) && sdyxc) out[1] = e.mul(sdyxc, inv);
+  if (c.needs(2) && sdy) out[2] = sdy;
+  const keep = e.scalar(1 - momentum);
+  if (c.needs(0)) {
+    // dx = a * dy + shift + k * xc, per channel.
+    let shift: string = zeros, k: string = zeros;
+    if (sdy && sdyxc) {
+      shift = e.neg(e.div(e.mul(a, sdy), count));
+      k = e.neg(e.div(e.mul(e.mul(a, e.mul(inv, inv)), sdyxc), count));
+    }
+    if (dMean) shift = e.add(shift, e.div(e.mul(keep, dMean), count));
+    if (dVar) k = e.add(k, e.div(e.mul(e.mul(keep, dVar), e.scalar(2)), count));
+    const fromXc = e.channelAffine(xc, k, shift, C);
+    out[0] = dy ? e.add(e.channelAffine(dy, a, zeros, C), fromXc) : fromXc;
+  }
+  if (c.needs(3) && dMean) out[3] = e.mul(dMean, e.scalar(momentum));
+  if (c.needs(4) && dVar) out[4] = e.mul(dVar, e.scalar(momentum));
+  return out;
+}
+
+/**
  * Rules by op type.
  *
  * @example
@@ -132,10 +177,8 @@ export const QUANT_RULES: Record<string, GradRule> = {
   DequantizeLinear: dequantizeGrad,
   // The integer output carries no gradient; DequantizeLinear routes it to the input (see above).
   QuantizeLinear: () => [undefined, undefined, undefined],
-  BatchNormalization: (c) => {
-    if (attrInt(c.node, "training_mode", 0) === 1) {
-      unsupported(c.node, 'training_mode=1 (build with batchNorm: "train" to use batch statistics)');
-    }
-    return batchNormInferenceGrad(c);
-  },
+  BatchNormalization: (c) =>
+    attrInt(c.node, "training_mode", 0) === 1 || c.node.output.filter(Boolean).length > 1
+      ? batchNormTrainingGrad(c)
+      : batchNormInferenceGrad(c),
 };

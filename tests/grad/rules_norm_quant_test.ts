@@ -9,6 +9,7 @@ import {
   lsqFakeQuant,
   markGradScale,
   markStopGradient,
+  mseLoss,
   pactFakeQuant,
 } from "../../lib/grad/mod.ts";
 import { QuantlabError } from "../../lib/errors.ts";
@@ -68,6 +69,144 @@ Deno.test("BatchNormalization, training mode (batch statistics) vs a hand-writte
       output: "y",
       batchNorm: "train",
     });
+  }
+});
+
+Deno.test("BatchNormalization, training mode: gradients stay accurate for inputs far from zero (float64 closed form)", async () => {
+  // The backward pass forms sum(dy * (x - mean)) from sum(dy * x) (no centred copy is kept), which loses about
+  // |mean| / std of the rounding of that sum; here |mean| / std is 100-400 and the limits below still hold. A one-pass
+  // variance (E[x^2] - mean^2) would be off by ~1e-2 at these offsets and fail.
+  const N = 16, C = 4, H = 10, L = H * H, M = N * L;
+  const g = Float32Array.from([1.5, 0.5, -1, 2]), b = Float32Array.from([0.1, -0.2, 0.3, 0]);
+  const x = new Float32Array(N * C * L), t = new Float32Array(N * C * L);
+  let seed = 1;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  for (let i = 0; i < x.length; i++) {
+    x[i] = rand() + 100 * (1 + Math.floor(i / L) % C);
+    t[i] = rand();
+  }
+  const p = emptyModel(17);
+  p.graph.input.push({
+    name: "x",
+    type: { tensorType: { elemType: 1, shape: [{ param: "N" }, { value: C }, { value: H }, { value: H }] } },
+  });
+  p.graph.initializer.push(
+    makeTensorProto("g", g, [C]),
+    makeTensorProto("b", b, [C]),
+    makeTensorProto("rm", new Float32Array(C), [C]),
+    makeTensorProto("rv", new Float32Array(C).fill(1), [C]),
+  );
+  p.graph.node.push({
+    name: "bn",
+    opType: "BatchNormalization",
+    domain: "",
+    input: ["x", "g", "b", "rm", "rv"],
+    output: ["y"],
+    attribute: [],
+  });
+  p.graph.output.push({ name: "y", type: { tensorType: { elemType: 1 } } });
+  const feeds = { x: new Tensor(x, [N, C, H, H]), t: new Tensor(t, [N, C, H, H]) };
+  const tg = await buildGradientGraph(OnnxModel.fromProto(p), {
+    loss: mseLoss("y", "t"),
+    wrt: ["g", "b", "x"],
+    feeds,
+    batchNorm: "train",
+    session: { backend: "node", threads: 1 },
+  });
+  for (const backend of ["node", "web"] as const) {
+    const r = await (await GradientSession.create(tg, { backend, threads: 1 })).run(feeds, tg.initialParams());
+    const dx = new Float64Array(x.length), dg = new Float64Array(C), db = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      const idx = (n: number, l: number) => (n * C + c) * L + l;
+      let mu = 0, v = 0;
+      for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) mu += x[idx(n, l)] / M;
+      for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) v += (x[idx(n, l)] - mu) ** 2 / M;
+      const inv = 1 / Math.sqrt(v + 1e-5), dy = (i: number) => 2 * ((x[i] - mu) * inv * g[c] + b[c] - t[i]) / x.length;
+      for (let n = 0; n < N; n++) {
+        for (let l = 0; l < L; l++) {
+          db[c] += dy(idx(n, l));
+          dg[c] += dy(idx(n, l)) * (x[idx(n, l)] - mu) * inv;
+        }
+      }
+      for (let n = 0; n < N; n++) {
+        for (let l = 0; l < L; l++) {
+          const i = idx(n, l);
+          dx[i] = g[c] * inv * (dy(i) - db[c] / M - (x[i] - mu) * inv * dg[c] / M);
+        }
+      }
+    }
+    const rel = (got: Float32Array, want: Float64Array) => {
+      let d = 0, s = 0;
+      for (let i = 0; i < want.length; i++) {
+        d = Math.max(d, Math.abs(got[i] - want[i]));
+        s = Math.max(s, Math.abs(want[i]));
+      }
+      return d / s;
+    };
+    assert.ok(rel(r.grads.get("x")!, dx) < 2e-4, `${backend} dx ${rel(r.grads.get("x")!, dx)}`);
+    assert.ok(rel(r.grads.get("g")!, dg) < 2e-4, `${backend} dgamma ${rel(r.grads.get("g")!, dg)}`);
+    assert.ok(rel(r.grads.get("b")!, db) < 2e-3, `${backend} dbeta ${rel(r.grads.get("b")!, db)}`);
+  }
+});
+
+Deno.test("training-mode BatchNormalization node (as gradient graphs contain it): y, batch mean and variance all carry gradients", async () => // Exact Hessian-vector products differentiate gradient graphs, which hold ONNX's training-mode BatchNormalization.
+// Momentum 0 makes its running outputs the batch statistics (ONNX Runtime updates running inputs in place, so a
+// nonzero momentum would make repeated forward runs differ and finite differences meaningless).
+{
+  await gradCheck({
+    nodes: [
+      {
+        op: "BatchNormalization",
+        inputs: ["x", "s", "b", "rm", "rv"],
+        outputs: ["y", "m", "v"],
+        attrs: { epsilon: { f: 1e-3 }, momentum: { f: 0 }, training_mode: 1 },
+      },
+      { op: "Reshape", inputs: ["m", "cs"], outputs: ["m4"] },
+      { op: "Reshape", inputs: ["v", "cs"], outputs: ["v4"] },
+      { op: "Mul", inputs: ["v4", "m4"], outputs: ["mv"] },
+      { op: "Add", inputs: ["y", "mv"], outputs: ["z"] },
+    ],
+    inputs: { x: { dims: [2, 3, 4, 5] } },
+    params: bnParams,
+    fixed: { rm: { dims: [3] }, rv: { dims: [3], init: "positive" } },
+    ints: { cs: { values: [1, 3, 1, 1], dims: [4] } },
+    output: "z",
+  });
+});
+
+Deno.test("training-mode BatchNorm in a gradient graph: a non-finite batch does not poison later runs", async () => {
+  // ONNX Runtime's BatchNormalization writes its running outputs into its running inputs when it may (Alias(3, 1));
+  // the compiler keeps them graph outputs and gives each node its own running inputs, so one bad batch stays one bad
+  // run, on both backends.
+  const { NetBuilder } = await import("../../lib/models/layers.ts");
+  const net = new NetBuilder({ channels: 1, height: 6, width: 6, seed: 2 });
+  const h = net.relu(net.batchNorm("bn", net.conv("conv", net.input, 1, 4, {}), 4));
+  const model = net.finish(net.linear("fc", net.flatten(net.globalAveragePool(h)), 4, 3), "bn-poison");
+  const x = new Tensor(Float32Array.from({ length: 4 * 36 }, (_, i) => Math.sin(i)), [4, 1, 6, 6]);
+  const labels = new Tensor(Int32Array.from([0, 1, 2, 0]), [4]);
+  const { crossEntropyLoss } = await import("../../lib/grad/losses.ts");
+  const tg = await buildGradientGraph(model, {
+    loss: crossEntropyLoss("logits", "labels"),
+    wrt: "parameters",
+    feeds: { input: x, labels },
+    batchNorm: "train",
+    session: { backend: "node", threads: 1 },
+  });
+  const bn = tg.model.graph.node.filter((n) => n.opType === "BatchNormalization" && n.output.length === 3);
+  assert.equal(bn.length, 1);
+  for (const o of bn[0].output.slice(1)) assert.ok(tg.model.graph.output.some((v) => v.name === o), o);
+  const readers = (name: string) => tg.model.graph.node.filter((n) => n.input.includes(name)).length;
+  assert.deepStrictEqual([readers(bn[0].input[3]), readers(bn[0].input[4])], [1, 1]);
+  const bad = new Float32Array(x.data as Float32Array);
+  bad[5] = Infinity;
+  for (const backend of ["node", "web"] as const) {
+    const gs = await GradientSession.create(tg, { backend, threads: 1 });
+    const params = tg.initialParams();
+    const before = await gs.run({ input: x, labels }, params);
+    assert.ok(Number.isNaN((await gs.run({ input: new Tensor(bad, x.shape), labels }, params)).loss));
+    const after = await gs.run({ input: x, labels }, params);
+    assert.equal(after.loss, before.loss, backend);
+    for (const [k, g] of after.grads) assert.deepStrictEqual([...g], [...before.grads.get(k)!], `${backend} ${k}`);
   }
 });
 

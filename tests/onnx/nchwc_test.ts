@@ -31,12 +31,11 @@ const conv = (name: string, input: string[], attribute = [intsAttr("pads", [1, 1
   attribute,
 });
 
-/** The block MLAS must use on this CPU, from its flags (undefined where we cannot tell). */
-async function expectedBlock(): Promise<number | undefined> {
+/** Whether MLAS has NCHWc kernels on this CPU (x86-64 with AVX2 or AVX-512), from its flags; undefined: cannot tell. */
+async function cpuHasBlockedKernels(): Promise<boolean | undefined> {
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") return undefined;
   const flags = (await Deno.readTextFile("/proc/cpuinfo")).match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
-  if (flags.includes("avx512f")) return 16;
-  return flags.includes("avx2") ? 8 : undefined;
+  return flags.includes("avx2") || flags.includes("avx512f");
 }
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
@@ -129,8 +128,9 @@ Deno.test("blockedConvolutions takes only convs with runtime weights of known sh
 
 Deno.test("blocked kernels reproduce Conv (stride, dilation, asymmetric pads, bias); sessions say when they use them", async () => {
   const block = await nchwcBlockSize();
-  const want = await expectedBlock();
-  if (want !== undefined) assert.equal(block, want, "the probe must find MLAS's block size on this CPU");
+  // MLAS uses 16 with AVX-512 and 8 with AVX2; the probe checks the layout bit for bit, so any block it returns is
+  // right, but on such a CPU it must find one.
+  if (await cpuHasBlockedKernels()) assert.ok(block === 8 || block === 16, `no NCHWc block size found (${block})`);
   if (block === undefined) return; // no NCHWc kernels here (checked above where the CPU says there must be)
   const ci = 2 * block, co = 3 * block;
   const p = emptyModel(17);

@@ -321,7 +321,7 @@ export async function buildGradientGraph(model: OnnxModel, options: GradientGrap
       const C = sdims[0];
       // One node: ONNX Runtime's training-mode BatchNormalization computes the batch mean and the two-pass biased
       // variance (batch_norm.h: sum, then squared deviations from the mean) and writes the output in one more pass.
-      // With momentum 0 and running inputs 0 / 1 its "running" outputs are exactly the batch statistics. The backward
+      // With momentum 0 its "running" outputs are exactly the batch statistics, whatever the running inputs hold. The backward
       // pass works from x and the mean (bnTrainGrad), so nothing centred is kept.
       // ONNX Runtime's kernel aliases the running outputs to the running inputs (`Alias(3, 1)`: it updates them in
       // place unless the outputs are graph outputs, which the compiler keeps them; see step 9). The running inputs are

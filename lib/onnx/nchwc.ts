@@ -12,7 +12,7 @@
  * reordered to blocks before the conv and the output back after it.
  *
  * Measured (`benchmarks/train_session_ab.ts`, onnxruntime-node 1.30, 2 threads, AVX-512): the ResNet-8 training step
- * at batch 128 goes from 148 to 117 ms with its 12 qualifying convs rewritten (8 forward, 4 input-gradient); outputs
+ * at batch 128 goes from 152 to 122 ms with its 12 qualifying convs rewritten (8 forward, 4 input-gradient); outputs
  * agree with Conv to float rounding (a different summation order).
  *
  * Which block size the running CPU uses is not exposed by ONNX Runtime; {@link nchwcProbe} builds the small probe
@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { getAttribute, intAttr, intsAttr } from "./graph.ts";
+import { attrInt, attrInts, attrString, getAttribute, intAttr, intsAttr } from "./graph.ts";
 import type { ModelProto, NodeProto, TensorProto } from "./proto.ts";
 import { emptyModel } from "./proto.ts";
 import { makeTensorProto, tensorValues } from "./tensor_data.ts";
@@ -103,10 +103,10 @@ function analyse(graph: ModelProto["graph"]): { shapes: Map<string, number[]>; d
       out = [];
       for (const s of ins) out = s && out ? broadcastShapes(out, s) : undefined;
     } else if (n.opType === "Transpose" && s0) {
-      const perm = getAttribute(n, "perm")?.ints ?? s0.map((_, i) => s0.length - 1 - i);
+      const perm = attrInts(n, "perm", s0.map((_, i) => s0.length - 1 - i));
       out = perm.map((p) => s0[p]);
     } else if (n.opType === "Reshape" && s0 && consts.has(n.input[1])) {
-      const allowZero = getAttribute(n, "allowzero")?.i ?? 0;
+      const allowZero = attrInt(n, "allowzero", 0);
       const want = [...(tensorValues(consts.get(n.input[1])!) as BigInt64Array)].map(Number);
       const total = s0.reduce((a, b) => a * b, 1);
       const dims = want.map((d, i) => (d === 0 && !allowZero ? s0[i] : d));
@@ -176,9 +176,8 @@ export function blockedConvolutions(
   for (const n of g.node) {
     const isConv = n.opType === "Conv" && (n.domain === "" || n.domain === "ai.onnx");
     const ws = isConv && dynamic.has(n.input[1]) && filter(n) ? shapes.get(n.input[1]) : undefined;
-    const group = getAttribute(n, "group")?.i ?? 1;
-    const autoPad = getAttribute(n, "auto_pad")?.s;
-    const explicitPads = !autoPad || new TextDecoder().decode(autoPad) === "NOTSET";
+    const group = attrInt(n, "group", 1);
+    const explicitPads = attrString(n, "auto_pad", "NOTSET") === "NOTSET";
     if (!ws || ws.length !== 4 || group !== 1 || !explicitPads || ws[0] % block || ws[1] % block) {
       nodes.push(n);
       continue;

@@ -77,7 +77,7 @@ export interface SessionOptions {
    * blocked NCHWc kernels, which ONNX Runtime itself uses only for constant weights (see `nchwc.ts`). Default true.
    * The block size is found once per process by a probe conv; where no block size reproduces a plain Conv (WASM, a
    * CPU without the kernels) nothing is rewritten. Results differ from plain Conv only by float summation order. The
-   * ResNet-8 training step at batch 128 on 2 threads: 148 -> 117 ms (`benchmarks/train_session_ab.ts`).
+   * ResNet-8 training step at batch 128 on 2 threads: 152 -> 122 ms (`benchmarks/train_session_ab.ts`).
    * {@link OrtSession.blockedConvolutions} lists the convs rewritten.
    */
   blockedConvolutions?: boolean;

@@ -25,7 +25,15 @@ import type { ModelProto, NodeProto, TensorProto } from "./proto.ts";
 import { emptyModel } from "./proto.ts";
 import { makeTensorProto, tensorValues } from "./tensor_data.ts";
 
-/** The operator domain of ONNX Runtime's blocked kernels. */
+/**
+ * The operator domain of ONNX Runtime's blocked kernels (ReorderInput, Conv, ReorderOutput).
+ *
+ * @example
+ * ```ts
+ * import { NCHWC_DOMAIN } from "./nchwc.ts";
+ * if (!NCHWC_DOMAIN.startsWith("com.microsoft")) throw new Error("bad");
+ * ```
+ */
 export const NCHWC_DOMAIN = "com.microsoft.nchwc";
 
 /** Ops whose output has the shape of their first input. */
